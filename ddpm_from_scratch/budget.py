@@ -1,0 +1,44 @@
+"""How much work a notebook does, and on which device (used by every chapter).
+
+One setting, the environment variable ``DDPM_BUDGET``, decides the compute budget:
+
+- ``smoke``: every code path runs, in seconds (CI);
+- ``cpu``: minutes per chapter on a laptop CPU (the book build);
+- ``gpu``: the real thing (Colab, a workstation).
+
+Unset, it is ``gpu`` when CUDA is available and ``cpu`` otherwise. Notebooks ask
+``by_budget(smoke=..., cpu=..., gpu=...)`` and never keep their own "fast mode".
+"""
+
+import os
+
+import torch
+
+BUDGETS = ("smoke", "cpu", "gpu")
+
+
+def get_budget() -> str:
+    """The current budget name: ``DDPM_BUDGET`` if set, else ``gpu``/``cpu`` by hardware."""
+    name = os.environ.get("DDPM_BUDGET", "").strip().lower()
+    if not name:
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    if name not in BUDGETS:
+        raise ValueError(
+            f"DDPM_BUDGET={name!r} is not a budget; use one of {', '.join(BUDGETS)} "
+            "(or unset it to choose by hardware)"
+        )
+    return name
+
+
+def by_budget(*, smoke, cpu, gpu):
+    """Pick the value for the current budget, e.g. ``steps = by_budget(smoke=20, cpu=2000, gpu=20000)``."""
+    return {"smoke": smoke, "cpu": cpu, "gpu": gpu}[get_budget()]
+
+
+def default_device() -> torch.device:
+    """CUDA if present, then Apple's MPS, then the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
