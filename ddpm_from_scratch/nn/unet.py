@@ -1,0 +1,228 @@
+"""The noise predictor for images: a U-Net (chapters 01-03).
+
+eps_theta(x_t, t) takes a noisy image and its step index and predicts the noise in it.
+It is built from four pieces, each a few lines:
+
+- a sinusoidal *step embedding* (Vaswani et al. 2017; DDPM section 4), so that one
+  network serves every step;
+- *residual blocks* with GroupNorm, into which the step embedding is added;
+- *attention blocks* at low resolution: self-attention over the pixels, plus
+  cross-attention to a sequence of condition tokens (text, chapter 03) when configured;
+- a down path and an up path joined by skip connections.
+
+Conditions beyond the step (all optional, off by default): a class label (its
+embedding is added to the step embedding), a sequence of context tokens (cross-
+attention), a pooled condition vector (added to the step embedding), and a low-resolution
+image concatenated to the input (super-resolution decoders, chapter 04).
+No diffusion math lives here: the network only maps (x_t, t, conditions) to a tensor.
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+
+def sinusoidal_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """(B,) step indices -> (B, dim): [sin(t w_i), cos(t w_i)], w_i = max_period^(-i / (dim/2))."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    angles = t.float()[:, None] * freqs[None, :]
+    return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+
+@dataclass
+class UNetConfig:
+    image_channels: int = 1
+    image_size: int = 16
+    base_channels: int = 32
+    channel_mults: tuple = (1, 2, 2)      # one level per entry; each level but the last halves the size
+    num_res_blocks: int = 2
+    attention_resolutions: tuple = (8,)   # feature-map sizes that get attention blocks
+    num_heads: int = 4
+    dropout: float = 0.0
+    num_groups: int = 8                   # GroupNorm groups
+    num_classes: int | None = None        # class-label condition
+    context_dim: int | None = None        # width of context tokens for cross-attention (text)
+    pooled_dim: int | None = None         # width of a pooled condition vector (sentence embedding)
+    cond_channels: int = 0                # channels of a low-resolution image condition
+
+
+class ResBlock(nn.Module):
+    """h = x + conv(act(norm(conv(act(norm(x))) + W emb)))  (DDPM appendix B / Wide ResNet)."""
+
+    def __init__(self, in_ch, out_ch, emb_dim, groups, dropout):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(groups, in_ch)
+        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
+        self.emb = nn.Linear(emb_dim, out_ch)
+        self.norm2 = nn.GroupNorm(groups, out_ch)
+        self.dropout = nn.Dropout(dropout)
+        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
+        nn.init.zeros_(self.conv2.weight)  # each block starts as the identity
+        nn.init.zeros_(self.conv2.bias)
+        self.skip = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
+
+    def forward(self, x, emb):
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = h + self.emb(F.silu(emb))[:, :, None, None]  # the step (and condition) enters every block
+        h = self.conv2(self.dropout(F.silu(self.norm2(h))))
+        return self.skip(x) + h
+
+
+class MultiHeadAttention(nn.Module):
+    """softmax(Q K^T / sqrt(d)) V over heads; keys/values come from ``context`` when given (cross-attention)."""
+
+    def __init__(self, dim, num_heads, context_dim=None):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"attention width {dim} is not divisible by num_heads={num_heads}")
+        self.num_heads = num_heads
+        self.to_q = nn.Linear(dim, dim)
+        self.to_kv = nn.Linear(context_dim or dim, 2 * dim)
+        self.out = nn.Linear(dim, dim)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+        self.last_weights = None  # (B, heads, N, L) attention map of the last call, for the book's figures
+
+    def forward(self, x, context=None, mask=None):
+        """x: (B, N, dim); context: (B, L, context_dim); mask: (B, L) bool, True = a real token."""
+        B, N, D = x.shape
+        source = x if context is None else context
+        q = self.to_q(x)
+        k, v = self.to_kv(source).chunk(2, dim=-1)
+        split = lambda z: z.reshape(B, -1, self.num_heads, D // self.num_heads).transpose(1, 2)  # (B, h, *, d)
+        q, k, v = split(q), split(k), split(v)
+        scores = q @ k.transpose(-1, -2) / math.sqrt(D // self.num_heads)  # (B, h, N, L)
+        if mask is not None:
+            scores = scores.masked_fill(~mask[:, None, None, :], float("-inf"))
+        weights = scores.softmax(dim=-1)
+        self.last_weights = weights.detach()
+        return self.out((weights @ v).transpose(1, 2).reshape(B, N, D))
+
+
+class AttentionBlock(nn.Module):
+    """Self-attention over the pixels of a feature map, then (optionally) cross-attention to context tokens."""
+
+    def __init__(self, channels, num_heads, groups, context_dim=None):
+        super().__init__()
+        self.norm = nn.GroupNorm(groups, channels)
+        self.self_attention = MultiHeadAttention(channels, num_heads)
+        if context_dim is not None:
+            self.norm_cross = nn.LayerNorm(channels)
+            self.cross_attention = MultiHeadAttention(channels, num_heads, context_dim)
+
+    def forward(self, x, context=None, context_mask=None):
+        B, C, H, W = x.shape
+        h = x + self.self_attention(self.norm(x).flatten(2).transpose(1, 2)).transpose(1, 2).reshape(B, C, H, W)
+        if hasattr(self, "cross_attention") and context is not None:
+            tokens = h.flatten(2).transpose(1, 2)  # (B, H*W, C): each pixel queries the words
+            tokens = tokens + self.cross_attention(self.norm_cross(tokens), context, context_mask)
+            h = tokens.transpose(1, 2).reshape(B, C, H, W)
+        return h
+
+
+class UNet(nn.Module):
+    """eps_theta(x_t, t, ...): images (B, C, S, S) in, tensor of the same shape out."""
+
+    def __init__(self, config: UNetConfig = UNetConfig()):
+        super().__init__()
+        self.config = c = config
+        emb_dim = 4 * c.base_channels
+        self.step_embedding = nn.Sequential(
+            nn.Linear(c.base_channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+        if c.num_classes is not None:
+            self.class_embedding = nn.Embedding(c.num_classes, emb_dim)
+        if c.pooled_dim is not None:
+            self.pooled_projection = nn.Linear(c.pooled_dim, emb_dim)
+
+        block = lambda cin, cout: ResBlock(cin, cout, emb_dim, c.num_groups, c.dropout)
+        attention = lambda ch: AttentionBlock(ch, c.num_heads, c.num_groups, c.context_dim)
+
+        self.conv_in = nn.Conv2d(c.image_channels + c.cond_channels, c.base_channels, 3, padding=1)
+        self.down, skips, ch, size = nn.ModuleList(), [c.base_channels], c.base_channels, c.image_size
+        for level, mult in enumerate(c.channel_mults):
+            for _ in range(c.num_res_blocks):
+                layers = [block(ch, c.base_channels * mult)]
+                ch = c.base_channels * mult
+                if size in c.attention_resolutions:
+                    layers.append(attention(ch))
+                self.down.append(nn.ModuleList(layers))
+                skips.append(ch)
+            if level < len(c.channel_mults) - 1:  # downsample between levels
+                self.down.append(nn.ModuleList([nn.Conv2d(ch, ch, 3, stride=2, padding=1)]))
+                skips.append(ch)
+                size //= 2
+        self.middle = nn.ModuleList([block(ch, ch), attention(ch), block(ch, ch)])
+        self.up = nn.ModuleList()
+        for level, mult in reversed(list(enumerate(c.channel_mults))):
+            for _ in range(c.num_res_blocks + 1):
+                layers = [block(ch + skips.pop(), c.base_channels * mult)]
+                ch = c.base_channels * mult
+                if size in c.attention_resolutions:
+                    layers.append(attention(ch))
+                self.up.append(nn.ModuleList(layers))
+            if level > 0:  # upsample between levels
+                self.up.append(nn.ModuleList([nn.Upsample(scale_factor=2, mode="nearest"),
+                                              nn.Conv2d(ch, ch, 3, padding=1)]))
+                size *= 2
+        self.norm_out = nn.GroupNorm(c.num_groups, ch)
+        self.conv_out = nn.Conv2d(ch, c.image_channels, 3, padding=1)
+        nn.init.zeros_(self.conv_out.weight)
+        nn.init.zeros_(self.conv_out.bias)
+
+    def _check_inputs(self, x, t, low_res):
+        c = self.config
+        expected = f"(B, {c.image_channels}, {c.image_size}, {c.image_size})"
+        if x.ndim == 3 and c.image_channels == 1:
+            raise ValueError(f"UNet expects images of shape {expected}, got {tuple(x.shape)}: "
+                             "add a channel dimension with x.unsqueeze(1)")
+        if x.ndim != 4 or x.shape[1] != c.image_channels:
+            raise ValueError(f"UNet expects images of shape {expected}, got {tuple(x.shape)}"
+                             f" (this model was built for {c.image_channels}-channel images)")
+        factor = 2 ** (len(c.channel_mults) - 1)
+        if x.shape[2] % factor or x.shape[3] % factor:
+            raise ValueError(f"image height and width must be divisible by {factor}, got {tuple(x.shape[2:])}")
+        if t.ndim != 1 or t.shape[0] != x.shape[0]:
+            raise ValueError(f"t must be a tensor of shape ({x.shape[0]},), one step per image, got {tuple(t.shape)}")
+        if c.cond_channels and (low_res is None or low_res.shape[1] != c.cond_channels):
+            raise ValueError(f"this UNet is conditioned on a {c.cond_channels}-channel low-resolution image: "
+                             "pass low_res=...")
+
+    def forward(self, x, t, class_labels=None, context=None, context_mask=None, pooled=None, low_res=None):
+        """x: (B, C, S, S); t: (B,) long; optional conditions as in UNetConfig."""
+        t = torch.as_tensor(t, device=x.device)
+        if t.ndim == 0:
+            t = t.expand(x.shape[0])
+        self._check_inputs(x, t, low_res)
+        emb = self.step_embedding(sinusoidal_embedding(t, self.config.base_channels))
+        if class_labels is not None:
+            emb = emb + self.class_embedding(class_labels)
+        if pooled is not None:
+            emb = emb + self.pooled_projection(pooled)
+        if low_res is not None:  # super-resolution: upsample the small image and stack it onto the input
+            x = torch.cat([x, F.interpolate(low_res, size=x.shape[2:], mode="nearest")], dim=1)
+
+        def run(layers, h):
+            for layer in layers:
+                if isinstance(layer, ResBlock):
+                    h = layer(h, emb)
+                elif isinstance(layer, AttentionBlock):
+                    h = layer(h, context, context_mask)
+                else:
+                    h = layer(h)
+            return h
+
+        h = self.conv_in(x)
+        skips = [h]
+        for layers in self.down:
+            h = run(layers, h)
+            skips.append(h)
+        h = run(self.middle, h)
+        for layers in self.up:
+            if isinstance(layers[0], ResBlock):
+                h = torch.cat([h, skips.pop()], dim=1)  # skip connection from the down path
+            h = run(layers, h)
+        return self.conv_out(F.silu(self.norm_out(h)))

@@ -1,0 +1,44 @@
+"""The small checkpoints the package ships, made by its own recipes (chapters 01-02).
+
+Each ``NAME.pt`` in ``ddpm_from_scratch/checkpoints`` has a card ``NAME.json`` beside it:
+the command and recipe that made it, seed, steps, wall time, hardware and the metrics
+measured on it. Nothing is downloaded: the files are part of the installed package.
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .schedules import NoiseSchedule
+from .train import load_checkpoint, load_model
+
+CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
+
+
+@dataclass
+class Pretrained:
+    model: object                     # the network, EMA weights, eval mode
+    schedule: NoiseSchedule | None    # the noise schedule it was trained with (None for a classifier)
+    card: dict                        # recipe, seed, steps, wall time, hardware, metrics
+
+
+def available() -> list:
+    """Names of the shipped checkpoints."""
+    return sorted(p.stem for p in CHECKPOINT_DIR.glob("*.pt"))
+
+
+def card(name: str) -> dict:
+    path = CHECKPOINT_DIR / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def load(name: str, device=None) -> Pretrained:
+    """Load a shipped checkpoint by name, e.g. ``load("digits")``."""
+    path = CHECKPOINT_DIR / f"{name}.pt"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"no shipped checkpoint named {name!r}; available: {', '.join(available()) or 'none'}. "
+            f"Make it with: python -m ddpm_from_scratch train --recipe {name} --ship")
+    schedule_name = load_checkpoint(path).get("metadata", {}).get("schedule")
+    schedule = NoiseSchedule.from_name(schedule_name) if schedule_name else None
+    return Pretrained(load_model(path, device=device), schedule, card(name))

@@ -1,0 +1,293 @@
+"""One trainer for every model in the book (chapter 02 onwards).
+
+The trainer knows a model only as an ``nn.Module`` and its objective only as a function
+``loss_fn(model, batch, generator) -> scalar``. It adds what every run needs:
+
+- AdamW with a linear warm-up, gradient clipping, bf16 autocast on CUDA;
+- an exponential moving average (EMA) of the weights, which sampling uses;
+- a progress bar showing the loss;
+- checkpoints written atomically (temporary file + rename) that hold the model, the EMA,
+  the optimiser, the step, the loss history, the RNG states and the configuration;
+- ``resume``: a run interrupted and resumed ends with the same weights as one that was
+  never interrupted (on the CPU, where kernels are deterministic);
+- a non-finite loss stops training, names the step, and leaves the last good checkpoint.
+
+All randomness (batch indices, steps t, noise) comes from one seeded CPU generator, whose
+state is saved, so a seed reproduces a run on any device.
+"""
+
+import copy
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .budget import default_device
+from .nn import build_model
+
+CHECKPOINT_FORMAT = "ddpm-from-scratch/1"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file that cannot be used: unreadable, truncated, or for another model."""
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN or infinite loss."""
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 1000
+    batch_size: int = 64
+    lr: float = 2e-4
+    weight_decay: float = 0.0
+    warmup_steps: int = 100
+    ema_decay: float = 0.999
+    grad_clip: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 500
+    bf16: bool = True  # autocast to bfloat16 on CUDA; ignored elsewhere
+
+
+# ------------------------------------------------------------------------------------
+# Checkpoint files
+# ------------------------------------------------------------------------------------
+def save_checkpoint(payload: dict, path) -> Path:
+    """Write ``payload`` to ``path`` atomically: a crash leaves the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"format": CHECKPOINT_FORMAT, **payload}, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path, map_location="cpu") -> dict:
+    """Read a checkpoint written by ``save_checkpoint``, with errors that name the file."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}; train one first "
+                                "(python -m ddpm_from_scratch train --recipe NAME)")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as error:
+        raise CheckpointError(f"{path} is not a readable checkpoint ({type(error).__name__}: {error}). "
+                              "It may be truncated or corrupt: delete it and train again, "
+                              "or restore it from a good copy.") from error
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not a ddpm-from-scratch checkpoint "
+                              f"(expected format {CHECKPOINT_FORMAT!r})")
+    return payload
+
+
+def model_spec(model: nn.Module) -> dict:
+    """What a checkpoint records to rebuild ``model``: its class name and config."""
+    return {"model_class": type(model).__name__, "model_config": asdict(model.config)}
+
+
+def check_same_model(payload: dict, model: nn.Module, path) -> None:
+    """Raise CheckpointError naming the differences when ``payload`` was saved from another model."""
+    spec = model_spec(model)
+    if payload.get("model_class") != spec["model_class"]:
+        raise CheckpointError(f"{path} holds a {payload.get('model_class')}, not a {spec['model_class']}")
+    saved = {k: tuple(v) if isinstance(v, list) else v for k, v in payload.get("model_config", {}).items()}
+    wanted = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["model_config"].items()}
+    diffs = [f"{k}: checkpoint {saved.get(k)!r} vs model {wanted.get(k)!r}"
+             for k in sorted(set(saved) | set(wanted)) if saved.get(k) != wanted.get(k)]
+    if diffs:
+        raise CheckpointError(f"{path} was saved from a differently configured {spec['model_class']} ("
+                              + "; ".join(diffs) + "). Build the model with the checkpoint's config, "
+                              "or train a new checkpoint in another directory.")
+
+
+def load_model(path, weights: str = "ema", device=None) -> nn.Module:
+    """Rebuild the model stored in a checkpoint (a training checkpoint or an exported one), in eval mode."""
+    payload = load_checkpoint(path)
+    model = build_model(payload["model_class"], payload["model_config"])
+    if weights not in payload:
+        raise CheckpointError(f"{path} has no {weights!r} weights (it has: "
+                              f"{', '.join(k for k in ('model', 'ema') if k in payload)})")
+    try:
+        model.load_state_dict(payload[weights])
+    except RuntimeError as error:
+        raise CheckpointError(f"the weights in {path} do not fit the model they describe: {error}") from error
+    return model.to(device or "cpu").eval()
+
+
+# ------------------------------------------------------------------------------------
+# The trainer
+# ------------------------------------------------------------------------------------
+def _batch_sampler(data):
+    """Turn ``data`` into a function (batch_size, generator) -> batch.
+
+    ``data`` is a tensor, a tuple of tensors (indexed together), or already such a function
+    (for data generated on the fly).
+    """
+    if callable(data):
+        return data
+    tensors = data if isinstance(data, (tuple, list)) else (data,)
+    n = len(tensors[0])
+    if any(len(x) != n for x in tensors):
+        raise ValueError(f"all data tensors must have the same length, got {[len(x) for x in tensors]}")
+
+    def sample_batch(batch_size, generator):
+        index = torch.randint(0, n, (batch_size,), generator=generator)
+        batch = tuple(x[index] for x in tensors)
+        return batch if isinstance(data, (tuple, list)) else batch[0]
+
+    return sample_batch
+
+
+def _to_device(batch, device):
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(x.to(device) for x in batch)
+    return batch.to(device)
+
+
+class Trainer:
+    """Train ``model`` to minimise ``loss_fn(model, batch, generator)`` on ``data``.
+
+    ``checkpoint_path`` (optional) is where checkpoints go; ``resume=True`` continues from
+    it when it exists. ``metadata`` (a dict) is stored in every checkpoint (for example
+    the recipe name and the noise schedule).
+    """
+
+    def __init__(self, model: nn.Module, loss_fn, data, config: TrainConfig = TrainConfig(),
+                 checkpoint_path=None, resume: bool = False, device=None, metadata: dict | None = None):
+        self.config = config
+        self.device = torch.device(device) if device is not None else default_device()
+        self.model = model.to(self.device)
+        self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self.loss_fn = loss_fn
+        self.sample_batch = _batch_sampler(data)
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
+        self.metadata = metadata or {}
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr,
+                                           weight_decay=config.weight_decay)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        torch.manual_seed(config.seed)  # dropout and other layers that use the global RNG
+        self.step = 0
+        self.losses: list[float] = []
+        self.wall_time = 0.0  # seconds spent in fit(), summed over resumed runs
+        if resume and self.checkpoint_path is not None and self.checkpoint_path.exists():
+            self.load_state(self.checkpoint_path)
+
+    # --- state -----------------------------------------------------------------------
+    def state(self) -> dict:
+        return {
+            **model_spec(self.model),
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "step": self.step,
+            "losses": list(self.losses),
+            "wall_time": self.wall_time,
+            "generator_state": self.generator.get_state(),
+            "torch_rng_state": torch.get_rng_state(),
+            "train_config": asdict(self.config),
+            "metadata": self.metadata,
+        }
+
+    def save(self, path=None) -> Path:
+        path = path or self.checkpoint_path
+        if path is None:
+            raise ValueError("no checkpoint path: pass one to Trainer(checkpoint_path=...) or to save()")
+        return save_checkpoint(self.state(), path)
+
+    def load_state(self, path) -> None:
+        payload = load_checkpoint(path, map_location=self.device)
+        check_same_model(payload, self.model, path)
+        for key in ("model", "ema", "optimizer", "step", "generator_state"):
+            if key not in payload:
+                raise CheckpointError(f"{path} is missing {key!r}: it is not a training checkpoint "
+                                      "(exported weights cannot be resumed)")
+        self.model.load_state_dict(payload["model"])
+        self.ema.load_state_dict(payload["ema"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.step = payload["step"]
+        self.losses = list(payload.get("losses", []))
+        self.wall_time = payload.get("wall_time", 0.0)
+        self.generator.set_state(payload["generator_state"].cpu())
+        torch.set_rng_state(payload["torch_rng_state"].cpu())
+
+    def export(self, path, extra: dict | None = None) -> Path:
+        """Write the EMA weights alone (what a shipped checkpoint holds), with ``extra`` information."""
+        return save_checkpoint({**model_spec(self.model), "ema": self.ema.state_dict(), "step": self.step,
+                                "metadata": self.metadata, **(extra or {})}, path)
+
+    # --- one step ----------------------------------------------------------------------
+    def _learning_rate(self) -> float:
+        warmup = max(self.config.warmup_steps, 1)
+        return self.config.lr * min(1.0, (self.step + 1) / warmup)  # linear warm-up, then constant
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        # EMA with a warm-up: decay = min(decay, (1 + n) / (10 + n)), so short runs are not dominated by init
+        decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
+        for ema_p, p in zip(self.ema.parameters(), self.model.parameters()):
+            ema_p.lerp_(p, 1 - decay)
+        for ema_b, b in zip(self.ema.buffers(), self.model.buffers()):
+            ema_b.copy_(b)
+
+    def train_step(self) -> float:
+        batch = _to_device(self.sample_batch(self.config.batch_size, self.generator), self.device)
+        use_bf16 = self.config.bf16 and self.device.type == "cuda"
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            loss = self.loss_fn(self.model, batch, self.generator)
+        if not math.isfinite(loss.item()):
+            last = (f"the last good checkpoint is {self.checkpoint_path}" if self.checkpoint_path
+                    and self.checkpoint_path.exists() else "no checkpoint was written")
+            raise NonFiniteLossError(f"the loss became {loss.item()} at step {self.step}; training stopped and "
+                                     f"{last}. Lower the learning rate (now {self.config.lr}) or the gradient-"
+                                     "clipping threshold, check the data for NaNs, then resume.")
+        for group in self.optimizer.param_groups:
+            group["lr"] = self._learning_rate()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.grad_clip:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        self.step += 1
+        self._update_ema()
+        return loss.item()
+
+    # --- the loop ------------------------------------------------------------------------
+    def fit(self, steps: int | None = None, progress: bool = True) -> "Trainer":
+        """Train until ``steps`` total steps (default: config.steps), checkpointing on the way.
+
+        Ctrl-C (KeyboardInterrupt) writes a checkpoint before stopping, so ``resume`` loses nothing.
+        """
+        from tqdm.auto import tqdm
+
+        total = self.config.steps if steps is None else steps
+        bar = tqdm(total=total, initial=self.step, disable=not progress, desc="training", leave=False)
+        start = time.perf_counter()
+        try:
+            while self.step < total:
+                loss = self.train_step()
+                self.losses.append(loss)
+                bar.update(1)
+                if self.step % 25 == 0:
+                    bar.set_postfix(loss=f"{sum(self.losses[-25:]) / len(self.losses[-25:]):.4f}")
+                if self.checkpoint_path and self.step % self.config.checkpoint_every == 0:
+                    self.wall_time += time.perf_counter() - start
+                    start = time.perf_counter()
+                    self.save()
+        except KeyboardInterrupt:
+            if self.checkpoint_path:
+                self.wall_time += time.perf_counter() - start
+                self.save()
+                print(f"interrupted at step {self.step}; checkpoint saved to {self.checkpoint_path}. "
+                      "Run again with resume to continue.")
+            raise
+        finally:
+            bar.close()
+        self.wall_time += time.perf_counter() - start
+        if self.checkpoint_path:
+            self.save()
+        return self

@@ -1,0 +1,310 @@
+"""Plotting helpers used by every chapter of the book.
+
+This module depends on nothing else of ours (only torch, numpy, matplotlib and
+IPython), so any chapter can import it first.
+
+Conventions:
+
+- Images are tensors of shape (B, C, H, W) with C = 1 (grey) or 3 (RGB) and values
+  in [-1, 1], the package convention. NumPy arrays are accepted too.
+- 2-D data sets are tensors of shape (n, 2).
+- A *process* (the reverse process that generates, or the forward process that
+  adds noise) is a stack of states (S, B, C, H, W) or (S, B, 2) with one timestep
+  per state; timestep -1 stands for the clean result and is labelled "clean".
+- Every function returns its matplotlib Figure, already closed in pyplot: in a
+  notebook it is shown exactly once, when it is the cell's value (or passed to
+  ``display``), and no figure piles up in pyplot's list of open ones. With ``ax=``
+  the drawing goes onto your axes and the returned figure is yours (pyplot shows it
+  at the end of the cell; end the line with ``;`` to avoid a second copy).
+"""
+
+import inspect
+import math
+import textwrap
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.animation import FuncAnimation
+from matplotlib.figure import Figure
+
+# -- inputs ------------------------------------------------------------------------
+
+
+def _as_tensor(x) -> torch.Tensor:
+    """A float CPU tensor from a tensor, a NumPy array, a number, or a list of these."""
+    if isinstance(x, (list, tuple)):
+        x = torch.stack([_as_tensor(item) for item in x])
+    if not isinstance(x, torch.Tensor):
+        x = torch.as_tensor(np.array(x))
+    return x.detach().cpu().float()
+
+
+def _check_images(images: torch.Tensor) -> None:
+    if images.ndim != 4 or images.shape[1] not in (1, 3):
+        hint = ""
+        if images.ndim == 3:
+            hint = ": add a channel dimension with x.unsqueeze(1)"
+        raise ValueError(
+            "expected images of shape (B, C, H, W) with C = 1 or 3, "
+            f"got {tuple(images.shape)}{hint}"
+        )
+
+
+def _check_points(points: torch.Tensor) -> None:
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise ValueError(f"expected points of shape (n, 2), got {tuple(points.shape)}")
+
+
+def _new_figure(**kwargs) -> Figure:
+    """A figure that pyplot forgets at once: displayed only as a return value."""
+    fig = plt.figure(layout="constrained", **kwargs)  # via pyplot, so Jupyter can display it
+    plt.close(fig)
+    return fig
+
+
+def _new_axes(ax, figsize):
+    """(figure, axes): a new single-axes figure, or the figure that owns `ax`."""
+    if ax is not None:
+        return ax.figure, ax
+    fig = _new_figure(figsize=figsize)
+    return fig, fig.subplots()
+
+
+def _evenly_spaced(num_states: int, num: int) -> list[int]:
+    """`num` evenly spaced indices into `num_states` states, first and last included."""
+    if num >= num_states:
+        return list(range(num_states))
+    if num < 2:
+        raise ValueError(f"need at least 2 states to show the first and the last, got {num}")
+    return sorted(set(np.linspace(0, num_states - 1, num).round().astype(int).tolist()))
+
+
+def _timestep_label(t: int) -> str:
+    return "clean" if t == -1 else f"t = {t}"
+
+
+# -- images and points -------------------------------------------------------------
+
+
+def image_grid(images, nrow=None, padding=1, value_range=(-1, 1)) -> np.ndarray:
+    """Tile a batch of images into one picture.
+
+    images: (B, C, H, W), C = 1 or 3, values in `value_range` (default [-1, 1]).
+    nrow: images per row (default: a square-ish grid, ceil(sqrt(B))).
+    padding: white pixels between tiles (none around the border).
+    Returns a float array in [0, 1]: (H', W') for grey, (H', W', 3) for RGB.
+    Values outside `value_range` are clamped.
+    """
+    images = _as_tensor(images)
+    _check_images(images)
+    low, high = value_range
+    images = ((images - low) / (high - low)).clamp(0, 1)  # [low, high] -> [0, 1]
+
+    b, c, h, w = images.shape
+    ncols = nrow or math.ceil(math.sqrt(b))
+    nrows = math.ceil(b / ncols)
+    grid = torch.ones(c, nrows * (h + padding) - padding, ncols * (w + padding) - padding)
+    for i, image in enumerate(images):
+        top, left = (i // ncols) * (h + padding), (i % ncols) * (w + padding)
+        grid[:, top : top + h, left : left + w] = image
+    grid = grid.permute(1, 2, 0).numpy()  # (H', W', C) for imshow
+    return grid[..., 0] if c == 1 else grid
+
+
+def _draw_image(ax, picture: np.ndarray):
+    """imshow a picture from `image_grid`; grey pictures use a grey colormap."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    kwargs = {"cmap": "gray", "vmin": 0, "vmax": 1} if picture.ndim == 2 else {}
+    return ax.imshow(picture, interpolation="nearest", **kwargs)
+
+
+def show_images(images, nrow=None, title=None, ax=None, figsize=None) -> Figure:
+    """Show a batch of images (B, C, H, W) in [-1, 1] as one grid, without ticks."""
+    images = _as_tensor(images)
+    picture = image_grid(images, nrow=nrow)
+    if figsize is None:
+        ncols = min(nrow or math.ceil(math.sqrt(len(images))), len(images))
+        width = min(max(0.6 * ncols, 2.0), 8.0)
+        figsize = (width, width * picture.shape[0] / picture.shape[1])
+    fig, ax = _new_axes(ax, figsize)
+    _draw_image(ax, picture)
+    if title is not None:
+        ax.set_title(title)
+    return fig
+
+
+def show_points(points, ax=None, title=None, s=2, alpha=0.5, lim=None, **scatter_kwargs) -> Figure:
+    """Scatter a 2-D data set (n, 2) with equal aspect; `lim` fixes both axes to [-lim, lim]."""
+    points = _as_tensor(points)
+    _check_points(points)
+    fig, ax = _new_axes(ax, (4, 4))
+    ax.scatter(points[:, 0], points[:, 1], s=s, alpha=alpha, **scatter_kwargs)
+    ax.set_aspect("equal")
+    if lim is not None:
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+    if title is not None:
+        ax.set_title(title)
+    return fig
+
+
+# -- processes: a strip of snapshots and an animation ------------------------------
+
+
+def _process_strip(states, timesteps, num_columns, num_rows, title) -> Figure:
+    """One column per chosen state: a vertical strip of `num_rows` images, or a scatter."""
+    states = _as_tensor(states)
+    timesteps = list(timesteps)
+    if len(timesteps) != len(states):
+        raise ValueError(f"got {len(states)} states but {len(timesteps)} timesteps")
+    columns = _evenly_spaced(len(states), num_columns or len(states))
+    is_points = states.ndim == 3
+
+    if is_points:
+        # one shared frame for every column: the largest |coordinate| shown
+        lim = 1.05 * float(states[columns].abs().max())
+        fig = _new_figure(figsize=(2.0 * len(columns), 2.3))
+    else:
+        num_rows = min(num_rows or 4, states.shape[1])
+        height = 1.1 * num_rows + 0.4
+        fig = _new_figure(figsize=(1.1 * len(columns), height))
+    axes = fig.subplots(1, len(columns), squeeze=False)[0]
+
+    for ax, s in zip(axes, columns):
+        if is_points:
+            show_points(states[s], ax=ax, lim=lim)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        else:
+            _draw_image(ax, image_grid(states[s, :num_rows], nrow=1))
+        ax.set_title(_timestep_label(timesteps[s]), fontsize=9)
+    if title is not None:
+        fig.suptitle(title)
+    return fig
+
+
+def reverse_process_strip(trajectory, num_columns=8, num_rows=None, title=None) -> Figure:
+    """Snapshots of the reverse process, from pure noise (left) to the clean result (right).
+
+    trajectory: has `timesteps` (e.g. [999, 998, ..., 0, -1]; -1 = clean) and `states`,
+    (S, B, C, H, W) images or (S, B, 2) points. Shows `num_columns` evenly spaced states,
+    always the first and the last; for images, the first `num_rows` samples (default 4)
+    stacked in each column.
+    """
+    return _process_strip(trajectory.states, trajectory.timesteps, num_columns, num_rows, title)
+
+
+def forward_process_strip(states, timesteps, num_columns=None, num_rows=None, title=None) -> Figure:
+    """Snapshots of the forward (noising) process, e.g. timesteps [-1, 0, 99, ..., 999].
+
+    states: (S, B, C, H, W) images or (S, B, 2) points, or a list of S such batches.
+    Shows every given state unless `num_columns` asks for fewer.
+    """
+    return _process_strip(states, timesteps, num_columns, num_rows, title)
+
+
+def animate_process(trajectory, num_frames=40, nrow=None, interval=100):
+    """An animation of the whole batch along a process, as `IPython.display.HTML`.
+
+    trajectory: as for `reverse_process_strip`. Each of `num_frames` evenly spaced states
+    (first and last included) is one frame: a grid of all images (`nrow` per row) or a
+    scatter of all points. Rendered with `to_jshtml`, so it needs no ffmpeg and embeds
+    in a static HTML page; `interval` is the delay between frames in milliseconds.
+    """
+    from IPython.display import HTML  # only the book needs IPython
+
+    states = _as_tensor(trajectory.states)
+    timesteps = list(trajectory.timesteps)
+    frames = _evenly_spaced(len(states), num_frames)
+    fig = _new_figure(figsize=(4, 4.3), dpi=72)
+    ax = fig.add_subplot()
+
+    if states.ndim == 3:  # points: move one scatter
+        lim = 1.05 * float(states[frames].abs().max())
+        show_points(states[frames[0]], ax=ax, lim=lim)
+        artist = ax.collections[0]
+
+        def update(i):
+            artist.set_offsets(states[frames[i]].numpy())
+            ax.set_title(_timestep_label(timesteps[frames[i]]))
+            return (artist,)
+
+    else:  # images: replace the grid's pixels
+        artist = _draw_image(ax, image_grid(states[frames[0]], nrow=nrow))
+
+        def update(i):
+            artist.set_data(image_grid(states[frames[i]], nrow=nrow))
+            ax.set_title(_timestep_label(timesteps[frames[i]]))
+            return (artist,)
+
+    update(0)
+    animation = FuncAnimation(fig, update, frames=len(frames), interval=interval)
+    # Each frame is embedded as a base64 PNG; 40 frames of an 8x8 grid of 16x16 images
+    # at this size are ~1 MB, well under 100 MB (the default limit is 20 MB).
+    limit = max(matplotlib.rcParams["animation.embed_limit"], 100)
+    with matplotlib.rc_context({"animation.embed_limit": limit}):
+        html = animation.to_jshtml(default_mode="once")
+    # `fig` is already closed in pyplot, so no static copy is displayed below the HTML.
+    return HTML(html)
+
+
+# -- training and schedules --------------------------------------------------------
+
+
+def plot_loss(losses, smooth=100, ax=None, title="training loss", log_scale=True) -> Figure:
+    """Loss per step: the raw values faint, their moving average over `smooth` steps bold."""
+    losses = _as_tensor(losses).flatten().numpy()
+    steps = np.arange(len(losses))
+    fig, ax = _new_axes(ax, (6, 3.5))
+    ax.plot(steps, losses, alpha=0.3, linewidth=0.8, label="loss")
+    window = min(smooth, len(losses))
+    if window > 1:
+        average = np.convolve(losses, np.ones(window) / window, mode="valid")
+        ax.plot(steps[window - 1 :], average, linewidth=2, label=f"moving average ({window} steps)")
+    if log_scale and len(losses) > 0 and (losses > 0).all():
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.legend()
+    if title is not None:
+        ax.set_title(title)
+    return fig
+
+
+def plot_schedules(schedules, ax=None) -> Figure:
+    """alpha_bar_t against t for each named schedule, e.g. {"linear": ..., "cosine": ...}.
+
+    Each value needs an attribute `alpha_bars`, a 1-D tensor of length T.
+    """
+    fig, ax = _new_axes(ax, (6, 3.5))
+    for name, schedule in schedules.items():
+        alpha_bars = _as_tensor(schedule.alpha_bars).numpy()
+        ax.plot(np.arange(len(alpha_bars)), alpha_bars, label=name)
+    ax.set_xlabel("t")
+    ax.set_ylabel(r"$\bar{\alpha}_t$")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(r"how much signal is left: $\bar{\alpha}_t$")
+    ax.legend()
+    return fig
+
+
+# -- code --------------------------------------------------------------------------
+
+
+def show_source(obj):
+    """The source of a function, class or module as syntax-highlighted Markdown.
+
+    Chapters use this to show the package's real code rather than a copy. myst-nb
+    renders a `text/markdown` output as Markdown, so the fenced block below becomes an
+    ordinary highlighted code block in the book.
+    """
+    from IPython.display import Markdown  # only the book needs IPython
+
+    source = textwrap.dedent(inspect.getsource(obj)).rstrip("\n")
+    fence = "```"
+    while fence in source:  # a longer fence if the code itself contains one
+        fence += "`"
+    return Markdown(f"{fence}python\n{source}\n{fence}")
