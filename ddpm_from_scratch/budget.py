@@ -50,3 +50,11 @@ def setup(seed: int = 0):
     budget, device = get_budget(), default_device()
     print(f"compute budget: {budget} (set DDPM_BUDGET to smoke, cpu or gpu to change it); device: {device}")
     return budget, device
+
+
+def progress_bar(iterable=None, enabled: bool = True, **kwargs):
+    """A tqdm progress bar (widget in notebooks). ``enabled=False`` hides it; so does TQDM_DISABLE=1,
+    which the book build sets, since a static page has no use for one."""
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, **kwargs) if enabled else tqdm(iterable, disable=True, **kwargs)

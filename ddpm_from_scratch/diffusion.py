@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .budget import progress_bar
 from .schedules import NoiseSchedule
 
 
@@ -202,8 +203,6 @@ def sample(noise_predictor, schedule: NoiseSchedule, shape, sampler: str = "ddpm
     evenly spaced ones (DDIM eq. 12, deterministic when eta = 0). Returns the samples
     (shape ``shape``), or ``(samples, Trajectory)`` when ``return_trajectory``.
     """
-    from tqdm.auto import tqdm
-
     if device is None:
         device = next(noise_predictor.parameters()).device
     if sampler == "ddpm":
@@ -222,7 +221,7 @@ def sample(noise_predictor, schedule: NoiseSchedule, shape, sampler: str = "ddpm
                         device=generator.device if generator is not None else device)
     x = start.to(device)
     states = [x.cpu()] if return_trajectory else None
-    for i, t in enumerate(tqdm(timesteps, desc=f"{sampler} sampling", disable=not progress, leave=False)):
+    for i, t in enumerate(progress_bar(timesteps, progress, desc=f"{sampler} sampling", leave=False)):
         if sampler == "ddpm":
             x = denoise(noise_predictor, schedule, x, t, generator=generator, clip_x0=clip_x0, **model_kwargs)
         else:

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .budget import default_device
+from .budget import default_device, progress_bar
 from .nn import build_model
 
 CHECKPOINT_FORMAT = "ddpm-from-scratch/1"
@@ -174,6 +174,7 @@ class Trainer:
         self.step = 0
         self.losses: list[float] = []
         self.wall_time = 0.0  # seconds spent in fit(), summed over resumed runs
+        self._rng_at_step_start = None
         if resume and self.checkpoint_path is not None and self.checkpoint_path.exists():
             self.load_state(self.checkpoint_path)
 
@@ -235,6 +236,8 @@ class Trainer:
             ema_b.copy_(b)
 
     def train_step(self) -> float:
+        # RNG states at the start of the step: restored if Ctrl-C lands mid-step, so resuming repeats it exactly
+        self._rng_at_step_start = (self.generator.get_state(), torch.get_rng_state())
         batch = _to_device(self.sample_batch(self.config.batch_size, self.generator), self.device)
         use_bf16 = self.config.bf16 and self.device.type == "cuda"
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=use_bf16):
@@ -254,6 +257,7 @@ class Trainer:
         self.optimizer.step()
         self.step += 1
         self._update_ema()
+        self._rng_at_step_start = None
         return loss.item()
 
     # --- the loop ------------------------------------------------------------------------
@@ -262,10 +266,8 @@ class Trainer:
 
         Ctrl-C (KeyboardInterrupt) writes a checkpoint before stopping, so ``resume`` loses nothing.
         """
-        from tqdm.auto import tqdm
-
         total = self.config.steps if steps is None else steps
-        bar = tqdm(total=total, initial=self.step, disable=not progress, desc="training", leave=False)
+        bar = progress_bar(None, progress, total=total, initial=self.step, desc="training", leave=False)
         start = time.perf_counter()
         try:
             while self.step < total:
@@ -279,6 +281,9 @@ class Trainer:
                     start = time.perf_counter()
                     self.save()
         except KeyboardInterrupt:
+            if self._rng_at_step_start is not None:  # the unfinished step will be redone
+                self.generator.set_state(self._rng_at_step_start[0])
+                torch.set_rng_state(self._rng_at_step_start[1])
             if self.checkpoint_path:
                 self.wall_time += time.perf_counter() - start
                 self.save()

@@ -23,6 +23,7 @@ import math
 import textwrap
 
 import matplotlib
+import matplotlib.patches
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -308,3 +309,35 @@ def show_source(obj):
     while fence in source:  # a longer fence if the code itself contains one
         fence += "`"
     return Markdown(f"{fence}python\n{source}\n{fence}")
+
+
+# -- the book's map ----------------------------------------------------------------
+
+
+def pipeline_diagram() -> Figure:
+    """The text-to-image pipeline the book builds, with the chapter that builds each part."""
+    fig = _new_figure(figsize=(11, 3.2))
+    ax = fig.subplots()
+    ax.set_xlim(0, 11)
+    ax.set_ylim(0, 3.2)
+    ax.axis("off")
+    boxes = [  # (x, label, chapter, colour)
+        (0.1, '"a red circle"\n(prompt)', "", "#ffffff"),
+        (2.35, "Text encoder", "ch. 03", "#dbe9f6"),
+        (4.6, "Generation model\nDenoise x T\n(noise predictor)", "ch. 01-03, 06", "#fde2c8"),
+        (6.85, "compressed image\n(thumbnail or latent)", "ch. 04", "#ffffff"),
+        (9.1, "Decoder", "ch. 04", "#d9f2d9"),
+    ]
+    width, height, y = 1.75, 1.3, 1.2
+    for x, label, chapter, colour in boxes:
+        ax.add_patch(matplotlib.patches.FancyBboxPatch((x, y), width, height, boxstyle="round,pad=0.05",
+                                                       facecolor=colour, edgecolor="black"))
+        ax.text(x + width / 2, y + height / 2, label, ha="center", va="center", fontsize=9)
+        ax.text(x + width / 2, y - 0.25, chapter, ha="center", va="top", fontsize=8, color="0.35")
+    for (x0, *_), (x1, *_) in zip(boxes, boxes[1:]):
+        ax.annotate("", xy=(x1 - 0.05, y + height / 2), xytext=(x0 + width + 0.05, y + height / 2),
+                    arrowprops=dict(arrowstyle="->", lw=1.5))
+    ax.annotate("pure noise", xy=(4.6 + width / 2, y + height + 0.05), xytext=(4.6 + width / 2, 3.05),
+                ha="center", fontsize=9, arrowprops=dict(arrowstyle="->", lw=1.5))
+    ax.text(10.9, 0.15, "evaluation (FID, likelihood): ch. 05", ha="right", fontsize=8, color="0.35")
+    return fig

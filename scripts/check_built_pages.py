@@ -1,0 +1,32 @@
+"""Check the built HTML: every chapter page exists, has figures, and shows no warning or traceback."""
+
+import re
+import sys
+from pathlib import Path
+
+BAD = ["Traceback (most recent call last)", "Warning:", "UserWarning", "DeprecationWarning", "FutureWarning",
+       "output stderr", "IProgress not found"]
+
+
+def main(html_dir: str) -> int:
+    root = Path(html_dir)
+    toc = (Path(__file__).parent.parent / "_toc.yml").read_text()
+    chapters = re.findall(r"file:\s*(book/\S+)", toc)
+    problems = []
+    for chapter in chapters:
+        page = root / f"{chapter}.html"
+        if not page.exists():
+            problems.append(f"{page}: missing")
+            continue
+        text = page.read_text(encoding="utf-8")
+        problems += [f"{page}: contains {bad!r}" for bad in BAD if bad in text]
+        if "<img" not in text:
+            problems.append(f"{page}: no figure")
+    for p in problems:
+        print("problem:", p)
+    print(f"checked {len(chapters)} chapter pages: {'OK' if not problems else f'{len(problems)} problems'}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,55 @@
+"""The command line: recipes, exit codes, resume, JSON output."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ddpm_from_scratch import cli
+from ddpm_from_scratch.recipes import RECIPES
+
+
+def test_an_unknown_recipe_lists_the_known_ones_and_exits_with_status_2():
+    result = subprocess.run([sys.executable, "-m", "ddpm_from_scratch", "train", "--recipe", "cats"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    for name in RECIPES:
+        assert name in result.stderr
+
+
+def test_help_names_every_command_and_recipe(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for word in ["train", "sample", "evaluate", *RECIPES]:
+        assert word in out
+
+
+def test_train_resume_and_sample_a_toy_recipe(tmp_path, capsys):
+    out = tmp_path / "moons"
+    cli.main(["train", "--recipe", "moons", "--steps", "20", "--out", str(out), "--quiet", "--device", "cpu"])
+    assert (out / "checkpoint.pt").exists() and (out / "moons.pt").exists()
+    card = json.loads((out / "moons.json").read_text())
+    assert card["steps"] == 20 and card["seed"] == RECIPES["moons"].train_config.seed
+    with pytest.raises(SystemExit, match="--resume"):  # refuses to overwrite a run silently
+        cli.main(["train", "--recipe", "moons", "--steps", "30", "--out", str(out), "--quiet"])
+    cli.main(["train", "--recipe", "moons", "--steps", "30", "--out", str(out), "--quiet", "--resume",
+              "--device", "cpu"])
+    assert "from step 20 to 30" in capsys.readouterr().out
+    png = tmp_path / "moons.png"
+    cli.main(["sample", "--recipe", "moons", "--checkpoint", str(out / "moons.pt"), "--num-samples", "50",
+              "--steps", "5", "--out", str(png), "--quiet", "--device", "cpu"])
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_evaluate_prints_one_json_object_as_its_last_line():
+    result = subprocess.run([sys.executable, "-m", "ddpm_from_scratch", "evaluate", "--recipe", "digits",
+                             "--num-samples", "10", "--steps", "3", "--quiet", "--device", "cpu"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    assert {"recognisable_fraction", "real_recognisable_fraction", "class_counts"} <= set(metrics)
+    assert 0 <= metrics["recognisable_fraction"] <= 1 and sum(metrics["class_counts"]) <= 10
+    assert metrics["real_recognisable_fraction"] > 0.9  # the classifier recognises real held-out digits

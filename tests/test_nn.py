@@ -1,0 +1,92 @@
+"""Networks: shapes, use of every input, clear errors, rebuild from a config."""
+
+import pytest
+import torch
+
+from ddpm_from_scratch.nn import (MODELS, Classifier, ClassifierConfig, MLPConfig, MLPDenoiser, UNet, UNetConfig,
+                                  build_model, sinusoidal_embedding)
+from ddpm_from_scratch.train import model_spec
+
+SMALL = UNetConfig(image_channels=1, image_size=8, base_channels=16, channel_mults=(1, 2), num_res_blocks=1,
+                   attention_resolutions=(4,), num_heads=2, num_groups=4)
+
+
+def randomise(model):
+    """Zero-initialised output layers make a fresh network output 0; perturb every weight to test its wiring."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    return model
+
+
+def test_sinusoidal_embedding_separates_steps_and_has_unit_scale():
+    e = sinusoidal_embedding(torch.arange(1000), 64)
+    assert e.shape == (1000, 64)
+    assert torch.allclose(e.pow(2).sum(1), torch.full((1000,), 32.0), atol=1e-3)  # sin^2 + cos^2 = 1 per pair
+    assert (torch.cdist(e[:-1:50], e[1::50]) > 1e-3).all()
+
+
+def test_unet_keeps_the_image_shape_and_depends_on_the_step():
+    torch.manual_seed(0)
+    unet = randomise(UNet(SMALL)).eval()
+    x = torch.randn(3, 1, 8, 8)
+    out0 = unet(x, torch.tensor([0, 0, 0]))
+    out1 = unet(x, torch.tensor([500, 500, 500]))
+    assert out0.shape == x.shape
+    assert (out0 - out1).abs().max() > 1e-3  # a noise predictor that ignored t would fail here
+    assert torch.allclose(unet(x, 7), unet(x, torch.full((3,), 7)))  # an int t is broadcast
+
+
+def test_unet_uses_each_optional_condition():
+    torch.manual_seed(0)
+    config = UNetConfig(**{**SMALL.__dict__, "num_classes": 10, "context_dim": 12, "pooled_dim": 6,
+                           "cond_channels": 1})
+    unet = randomise(UNet(config)).eval()
+    x, t, low = torch.randn(2, 1, 8, 8), torch.tensor([3, 3]), torch.randn(2, 1, 4, 4)
+    context, mask = torch.randn(2, 5, 12), torch.tensor([[True] * 5, [True, True, False, False, False]])
+    base = dict(class_labels=torch.tensor([1, 2]), context=context, context_mask=mask, pooled=torch.randn(2, 6),
+                low_res=low)
+    ref = unet(x, t, **base)
+    for key, other in [("class_labels", torch.tensor([4, 5])), ("context", torch.randn(2, 5, 12)),
+                       ("pooled", torch.randn(2, 6)), ("low_res", torch.randn(2, 1, 4, 4))]:
+        assert (unet(x, t, **{**base, key: other}) - ref).abs().max() > 1e-4, key
+    # masked tokens are ignored: changing a padded token of example 1 leaves it unchanged
+    changed = context.clone()
+    changed[1, 3] += 10
+    out = unet(x, t, **{**base, "context": changed})
+    assert torch.allclose(out[1], ref[1], atol=1e-5)
+
+
+def test_wrong_shapes_get_errors_that_say_what_to_do():
+    unet = UNet(SMALL)
+    with pytest.raises(ValueError, match=r"\(B, 1, 8, 8\).*unsqueeze\(1\)"):
+        unet(torch.randn(2, 8, 8), torch.tensor([1, 2]))
+    with pytest.raises(ValueError, match="1-channel"):
+        unet(torch.randn(2, 3, 8, 8), torch.tensor([1, 2]))
+    with pytest.raises(ValueError, match="one step per image"):
+        unet(torch.randn(2, 1, 8, 8), torch.tensor([1, 2, 3]))
+    with pytest.raises(ValueError, match=r"\(B, 2\)"):
+        MLPDenoiser()(torch.randn(4, 3), torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match="Classifier expects"):
+        Classifier()(torch.randn(4, 16, 16))
+
+
+def test_classifier_embedding_is_the_network_without_its_last_layer():
+    torch.manual_seed(0)
+    clf = Classifier(ClassifierConfig(feature_dim=20)).eval()
+    x = torch.randn(5, 1, 16, 16)
+    assert clf.embed(x).shape == (5, 20)
+    assert torch.allclose(clf(x), clf.head(clf.embed(x)))
+    probs = clf.predict(x, batch_size=2)
+    assert torch.allclose(probs.sum(1), torch.ones(5))
+
+
+@pytest.mark.parametrize("model", [UNet(SMALL), MLPDenoiser(MLPConfig(hidden=16)), Classifier()])
+def test_models_rebuild_from_their_recorded_config(model):
+    spec = model_spec(model)
+    rebuilt = build_model(spec["model_class"], spec["model_config"])
+    rebuilt.load_state_dict(model.state_dict())  # same architecture, parameter for parameter
+    assert type(rebuilt) is type(model)
+    with pytest.raises(ValueError, match="known"):
+        build_model("Transformer", {})
+    assert set(MODELS) >= {"UNet", "MLPDenoiser", "Classifier"}
