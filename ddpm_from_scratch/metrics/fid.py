@@ -1,0 +1,155 @@
+"""FID and KID: how far generated images are from real ones, seen by a classifier (chapter 05).
+
+The lecture's recipe (section 5): take a CNN image classifier and remove its softmax (here,
+its last layer: ``Classifier.embed``). What is left turns each image into an embedding
+vector. Embed many real images and many generated images, fit a Gaussian to each cloud of
+embeddings, and compare the two Gaussians with the Fréchet distance
+
+    FID = ||mu_1 - mu_2||^2 + Tr(S_1 + S_2 - 2 (S_1 S_2)^{1/2})
+
+(Heusel et al. 2017). Lower is better; 0 means the two Gaussians are identical. Two honest
+sets of real images do not reach 0 either, because each is a finite sample:
+``real_data_floor`` measures that floor at the sample size you use, and a model's FID
+means something only next to it. Our classifier is the book's own small digit
+classifier, not Inception, so the numbers are not comparable with published FIDs.
+
+KID (Bińkowski et al. 2018) compares the same embeddings without fitting Gaussians: an
+unbiased estimate of the squared maximum mean discrepancy with a cubic polynomial kernel.
+Unlike FID it is unbiased, so it comes with a standard error and is near 0 for two
+samples of one distribution at any sample size.
+
+Why float64: the trace term subtracts numbers of similar size, and the matrix square root
+amplifies rounding in nearly singular covariances (we have as few as a few hundred images
+for 128 features). In float32 the result can be off in the second digit or come out
+complex; every statistic here is computed in float64, as pytorch-fid does.
+"""
+
+import warnings
+
+import numpy as np
+import scipy.linalg
+import torch
+
+
+def embed_images(classifier, images: torch.Tensor, batch_size: int = 500) -> np.ndarray:
+    """Embeddings of images (N, C, S, S) in [-1, 1] -> float64 array (N, D).
+
+    Uses ``classifier.embed`` (the classifier without its last layer) in eval mode, without
+    gradients, in batches; the classifier's training flag is restored afterwards.
+    """
+    if len(images) == 0:
+        raise ValueError("embed_images got no images")
+    was_training = classifier.training
+    classifier.eval()
+    device = next(classifier.parameters()).device
+    try:
+        with torch.no_grad():
+            features = [classifier.embed(images[i:i + batch_size].to(device)).double().cpu()
+                        for i in range(0, len(images), batch_size)]
+    finally:
+        classifier.train(was_training)
+    return torch.cat(features).numpy()
+
+
+def gaussian_statistics(features) -> tuple[np.ndarray, np.ndarray]:
+    """The Gaussian fitted to embeddings (N, D): mean mu (D,) and covariance S (D, D), float64."""
+    features = np.asarray(features, dtype=np.float64)
+    if features.ndim != 2:
+        raise ValueError(f"expected features of shape (N, D), got {features.shape}")
+    if features.shape[0] < 2:
+        raise ValueError(f"a covariance needs at least 2 samples, got {features.shape[0]}; "
+                         "embed more images (FID is only meaningful with hundreds or thousands)")
+    return features.mean(axis=0), np.cov(features, rowvar=False)
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
+    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^{1/2}): the Fréchet (2-Wasserstein) distance
+    between N(mu1, S1) and N(mu2, S2), in float64.
+
+    Correct also for singular covariances (fewer samples than features).
+    """
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
+    sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    d = mu1.shape[0]
+    if mu1.shape != mu2.shape or sigma1.shape != (d, d) or sigma2.shape != (d, d):
+        raise ValueError(f"the two Gaussians must have the same dimension: got means of shapes {mu1.shape} and "
+                         f"{mu2.shape}, covariances of shapes {sigma1.shape} and {sigma2.shape}")
+
+    diff = mu1 - mu2
+    with warnings.catch_warnings():
+        # A singular product (fewer images than features, or features that are always 0) makes
+        # sqrtm warn; its root is still accurate there, and we check finiteness and the
+        # imaginary part ourselves below.
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)  # (S1 S2)^{1/2}
+        if not np.isfinite(covmean).all():
+            # sqrtm failed on a (nearly) singular product: nudge both covariances away from
+            # singularity by adding eps to their diagonals, and try again (as pytorch-fid does).
+            offset = np.eye(d) * eps
+            covmean = scipy.linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    if np.iscomplexobj(covmean):
+        # S1 S2 is similar to a positive semi-definite matrix, so its root is real up to
+        # rounding; a large imaginary part means an input was not a covariance matrix.
+        largest = np.max(np.abs(covmean.imag))
+        if largest > 1e-3:
+            raise ValueError(f"the matrix square root of S1 S2 has an imaginary component of size {largest:.3g}: "
+                             "the covariances are not positive semi-definite (are they really covariances?)")
+        covmean = covmean.real
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+
+
+def fid_from_features(features1, features2) -> float:
+    """FID between two sets of embeddings (N1, D) and (N2, D)."""
+    return frechet_distance(*gaussian_statistics(features1), *gaussian_statistics(features2))
+
+
+def fid(real_images: torch.Tensor, generated_images: torch.Tensor, classifier, batch_size: int = 500) -> float:
+    """The lecture's FID: embed both sets of images (N, C, S, S) in [-1, 1] with the classifier,
+    fit a Gaussian to each, return the Fréchet distance between the Gaussians."""
+    return fid_from_features(embed_images(classifier, real_images, batch_size),
+                             embed_images(classifier, generated_images, batch_size))
+
+
+def real_data_floor(real_images: torch.Tensor, classifier, seed: int = 0, batch_size: int = 500) -> float:
+    """FID between two disjoint random halves of the real images: the best a model can hope for
+    when its samples and the real set each have about N/2 images (with an odd N, one image is left out)."""
+    features = embed_images(classifier, real_images, batch_size)
+    order = np.random.default_rng(seed).permutation(len(features))
+    half = len(features) // 2
+    return fid_from_features(features[order[:half]], features[order[half:2 * half]])
+
+
+def kid(features1, features2, num_subsets: int = 10, subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """Kernel inception distance between embeddings (N1, D) and (N2, D): ``(mean, std_error)``.
+
+    For each of ``num_subsets`` random subsets of m = min(subset_size, N1, N2) rows of each
+    set (drawn without replacement within a subset), the unbiased estimate of MMD^2 with
+    the kernel k(x, y) = (x.y / D + 1)^3 is
+
+        1/(m(m-1)) sum_{i!=j} k(x_i, x_j) + 1/(m(m-1)) sum_{i!=j} k(y_i, y_j) - 2/m^2 sum_{i,j} k(x_i, y_j).
+
+    ``mean`` averages the subsets; ``std_error`` is their standard deviation (ddof = 1)
+    over sqrt(num_subsets), which measures the spread of the subset estimates (when m is
+    the whole of a set, subsets overlap and this understates the uncertainty). The mean
+    can be slightly negative: the estimate is unbiased, and the true value is >= 0.
+    """
+    x_all, y_all = np.asarray(features1, np.float64), np.asarray(features2, np.float64)
+    if x_all.ndim != 2 or y_all.ndim != 2 or x_all.shape[1] != y_all.shape[1]:
+        raise ValueError(f"expected features of shapes (N1, D) and (N2, D), got {x_all.shape} and {y_all.shape}")
+    m = min(subset_size, len(x_all), len(y_all))
+    if m < 2 or num_subsets < 1:
+        raise ValueError(f"KID needs subsets of at least 2 samples and num_subsets >= 1; "
+                         f"got subset size {m}, num_subsets {num_subsets}")
+    d = x_all.shape[1]
+    kernel = lambda a, b: (a @ b.T / d + 1) ** 3  # polynomial kernel k(x, y) = (x.y / d + 1)^3
+    rng = np.random.default_rng(seed)
+    estimates = []
+    for _ in range(num_subsets):
+        x = x_all[rng.choice(len(x_all), m, replace=False)]
+        y = y_all[rng.choice(len(y_all), m, replace=False)]
+        k_xx, k_yy, k_xy = kernel(x, x), kernel(y, y), kernel(x, y)
+        within = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (m * (m - 1))  # i != j only
+        estimates.append(within - 2 * k_xy.mean())
+    estimates = np.array(estimates)
+    std_error = estimates.std(ddof=1) / np.sqrt(num_subsets) if num_subsets > 1 else float("nan")
+    return float(estimates.mean()), float(std_error)
