@@ -55,6 +55,10 @@ def setup(seed: int = 0):
 def progress_bar(iterable=None, enabled: bool = True, **kwargs):
     """A tqdm progress bar (widget in notebooks). ``enabled=False`` hides it; so does TQDM_DISABLE=1,
     which the book build sets, since a static page has no use for one."""
+    if not enabled or os.environ.get("TQDM_DISABLE"):
+        from tqdm import tqdm  # the plain class: tqdm.auto would warn in a kernel without ipywidgets
+
+        return tqdm(iterable, disable=True, **kwargs)
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, **kwargs) if enabled else tqdm(iterable, disable=True, **kwargs)
+    return tqdm(iterable, **kwargs)

@@ -94,6 +94,7 @@ def cmd_sample(args) -> None:
     shape = (args.num_samples, 2) if recipe.data != "digits" else (
         args.num_samples, model.config.image_channels, model.config.image_size, model.config.image_size)
     x = diffusion.sample(model, _schedule_of(path), shape, sampler=args.sampler, steps=args.steps,
+                         clip_x0=len(shape) == 4,  # images live in [-1, 1]; 2-D toys do not
                          generator=torch.Generator().manual_seed(args.seed), progress=not args.quiet)
     fig = viz.show_images(x) if x.ndim == 4 else viz.show_points(x)
     fig.savefig(args.out, dpi=150, bbox_inches="tight")
@@ -110,7 +111,7 @@ def cmd_evaluate(args) -> None:
     device = torch.device(args.device) if args.device else default_device()
     start = time.perf_counter()
     results = evaluate_digits(load_model(path, device=device), _schedule_of(path),
-                              num_samples=args.num_samples, sampler=args.sampler, steps=args.steps,
+                              num_samples=args.num_samples, sampler=args.sampler, steps=args.steps or 100,
                               seed=args.seed, progress=not args.quiet)
     results["checkpoint"] = str(path)
     results["wall_time_s"] = round(time.perf_counter() - start, 1)
@@ -149,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     sampling = argparse.ArgumentParser(add_help=False)
     sampling.add_argument("--checkpoint", help="a checkpoint file (default: the shipped one)")
     sampling.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddim")
-    sampling.add_argument("--steps", type=int, default=None, help="sampling steps for DDIM (default 50)")
+    sampling.add_argument("--steps", type=int, default=None,
+                          help="sampling steps for DDIM (default: 50 for sample, 100 for evaluate)")
     sampling.add_argument("--seed", type=int, default=0)
 
     p = add("sample", "Draw samples from a trained model and save them as a PNG grid.")
