@@ -102,17 +102,20 @@ def cmd_sample(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
-    from .evaluation import evaluate_digits
+    from .evaluation import evaluate_digits, evaluate_digits_classifier
 
     recipe = get_recipe(args.recipe)
-    if recipe.name != "digits":
-        sys.exit(f"error: evaluate knows the digits recipe only for now, not {recipe.name!r}")
+    if recipe.name not in ("digits", "digits_classifier"):
+        sys.exit(f"error: evaluate knows the digits and digits_classifier recipes, not {recipe.name!r}")
     path = _checkpoint_for(args)
     device = torch.device(args.device) if args.device else default_device()
     start = time.perf_counter()
-    results = evaluate_digits(load_model(path, device=device), _schedule_of(path),
-                              num_samples=args.num_samples, sampler=args.sampler, steps=args.steps or 100,
-                              seed=args.seed, progress=not args.quiet)
+    if recipe.name == "digits_classifier":
+        results = evaluate_digits_classifier(load_model(path, device=device), seed=args.seed)
+    else:
+        results = evaluate_digits(load_model(path, device=device), _schedule_of(path),
+                                  num_samples=args.num_samples, sampler=args.sampler, steps=args.steps or 100,
+                                  seed=args.seed, progress=not args.quiet)
     results["checkpoint"] = str(path)
     results["wall_time_s"] = round(time.perf_counter() - start, 1)
     if args.write_card:

@@ -66,3 +66,18 @@ def evaluate_digits(model, schedule, num_samples: int = 1000, sampler: str = "dd
         "seed": seed,
         "sampling_time_s": round(sample_time, 1),
     }
+
+
+def evaluate_digits_classifier(classifier, threshold: float = 0.9, seed: int = 0) -> dict:
+    """The judge judged: accuracy on the 1,000 held-out digits, and how much pure noise it wrongly accepts."""
+    from .data import load_digits
+
+    images, labels = load_digits("test", image_size=classifier.config.image_size)
+    noise = torch.randn((1000, *images.shape[1:]), generator=torch.Generator().manual_seed(seed)).clamp(-1, 1)
+    return {
+        "test_accuracy": round((classifier.predict(images).argmax(1) == labels).float().mean().item(), 4),
+        "test_recognisable_fraction": round(recognisable_fraction(classifier, images, threshold)["fraction"], 4),
+        "pure_noise_recognisable_fraction": round(recognisable_fraction(classifier, noise, threshold)["fraction"], 4),
+        "threshold": threshold,
+        "test_images": len(labels),
+    }

@@ -43,8 +43,9 @@ RECIPES = {
                                  checkpoint_every=500, seed=0),
     ),
     "digits_classifier": Recipe(
-        name="digits_classifier", description="CNN digit classifier on real 16x16 digits (for evaluation)",
-        model_config=ClassifierConfig(image_channels=1, image_size=16, num_classes=10),
+        name="digits_classifier",
+        description="CNN digit classifier on real 16x16 digits plus a 'not a digit' class (for evaluation)",
+        model_config=ClassifierConfig(image_channels=1, image_size=16, num_classes=11),
         data="digits", objective="classification",
         train_config=TrainConfig(steps=2000, batch_size=128, lr=1e-3, weight_decay=1e-4, warmup_steps=100,
                                  ema_decay=0.99, checkpoint_every=500, seed=0),
@@ -69,10 +70,25 @@ def load_training_data(recipe: Recipe, split: str = "train"):
         from .data import load_digits
 
         images, labels = load_digits(split, image_size=16)
-        return (images, labels) if recipe.objective == "classification" else images
+        return digits_with_non_digits(images, labels) if recipe.objective == "classification" else images
     from .data import load_toy
 
     return load_toy(recipe.data, 20000, generator=torch.Generator().manual_seed(recipe.train_config.seed))
+
+
+def digits_with_non_digits(images, labels, non_digit_share: float = 0.2):
+    """A batch sampler for the digits classifier: real digits, and a share of non-digits labelled
+    NOT_A_DIGIT (noise, blobs, shuffled and drowned digits), so the judge can say "no"."""
+    from .data.digits import NOT_A_DIGIT, make_non_digits
+
+    def sample_batch(batch_size, generator):
+        num_junk = int(round(non_digit_share * batch_size))
+        index = torch.randint(0, len(images), (batch_size - num_junk,), generator=generator)
+        junk = make_non_digits(images, num_junk, generator)
+        return (torch.cat([images[index], junk]),
+                torch.cat([labels[index], torch.full((num_junk,), NOT_A_DIGIT, dtype=labels.dtype)]))
+
+    return sample_batch
 
 
 def classification_loss(model, batch, generator):

@@ -109,3 +109,32 @@ def load_digits(split: str = "train", image_size: int = 16) -> tuple[Tensor, Ten
     pixels, labels = _raw_digits()
     idx = split_indices(labels, split)
     return prepare_images(pixels[idx], image_size), torch.from_numpy(labels[idx].copy())
+
+
+NOT_A_DIGIT = 10  # the label of the extra class that teaches the digits classifier to say "no"
+
+
+def make_non_digits(digits: Tensor, n: int, generator: torch.Generator | None = None) -> Tensor:
+    """``n`` images that are *not* digits, for the classifier's "not a digit" class.
+
+    A judge of generated digits must reject junk, or it "recognises" pure noise. Six kinds,
+    equally often: Gaussian noise of random strength, uniform noise, flat grey levels,
+    smooth blobs, real ``digits`` with their pixels shuffled, and real digits drowned in
+    noise (at most 10% of the signal variance left). All in [-1, 1], shaped like ``digits``.
+    """
+    shape = (n, *digits.shape[1:])
+    rand = lambda *s: torch.rand(*s, generator=generator)
+    randn = lambda *s: torch.randn(*s, generator=generator)
+    picks = digits[torch.randint(0, len(digits), (n,), generator=generator)]
+    size = digits.shape[-1]
+    kinds = [
+        randn(*shape) * (0.3 + 1.2 * rand(n, 1, 1, 1)),                                  # Gaussian noise
+        rand(*shape) * 2 - 1,                                                            # uniform noise
+        (rand(n, 1, 1, 1) * 2 - 1) + 0.05 * randn(*shape),                               # flat grey
+        F.interpolate(randn(n, shape[1], 4, 4), size=(size, size), mode="bilinear") * 1.5,  # blobs
+        picks.flatten(1)[:, torch.randperm(picks[0].numel(), generator=generator)].reshape(shape),  # shuffled
+        (a := 0.1 * rand(n, 1, 1, 1)).sqrt() * picks + (1 - a).sqrt() * randn(*shape),   # drowned digits
+    ]
+    kind = torch.randint(0, len(kinds), (n,), generator=generator)
+    out = torch.stack(kinds)[kind, torch.arange(n)]
+    return out.clamp(-1, 1)

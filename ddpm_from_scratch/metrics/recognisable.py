@@ -9,15 +9,21 @@ the class histogram: a model that draws only ones is recognisable but not divers
 import torch
 
 
-def recognisable_fraction(classifier, images: torch.Tensor, threshold: float = 0.9) -> dict:
-    """images (N, C, S, S) in [-1, 1] -> {"fraction": float, "class_counts": list[int], "mean_confidence": float}."""
+def recognisable_fraction(classifier, images: torch.Tensor, threshold: float = 0.9, num_classes: int = 10) -> dict:
+    """images (N, C, S, S) in [-1, 1] -> {"fraction", "class_counts", "rejected_fraction", "mean_confidence"}.
+
+    An image is recognisable when the classifier gives one of the first ``num_classes``
+    classes a probability >= ``threshold``. Classes beyond those (the digits classifier's
+    "not a digit") count as rejections.
+    """
     probs = classifier.predict(images)
     confidence, label = probs.max(dim=1)
-    confident = confidence >= threshold
-    counts = torch.bincount(label[confident], minlength=probs.shape[1])
+    confident = (confidence >= threshold) & (label < num_classes)
+    counts = torch.bincount(label[confident], minlength=num_classes)
     return {
         "fraction": confident.float().mean().item(),
         "class_counts": counts.tolist(),
+        "rejected_fraction": (label >= num_classes).float().mean().item(),
         "mean_confidence": confidence.mean().item(),
     }
 
@@ -26,4 +32,4 @@ def class_entropy_bits(class_counts) -> float:
     """Entropy (bits) of the class histogram: log2(10) = 3.32 when all ten digits are equally common."""
     counts = torch.as_tensor(class_counts, dtype=torch.float64)
     p = counts[counts > 0] / counts.sum()
-    return float(-(p * p.log2()).sum())
+    return float(-(p * p.log2()).sum()) + 0.0  # + 0.0 turns -0.0 into 0.0
