@@ -136,12 +136,19 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: python -m ddpm_from_scratch sample --recipe digits --out digits.png")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name, help_text):
-        p = commands.add_parser(name, help=help_text, description=help_text)
+    def add(name, help_text, parents=()):
+        p = commands.add_parser(name, help=help_text, description=help_text, parents=list(parents))
         p.add_argument("--recipe", required=True, choices=list(RECIPES), help="which model (see the list above)")
         p.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
         return p
+
+    sampling = argparse.ArgumentParser(add_help=False)  # options shared by sample and evaluate
+    sampling.add_argument("--checkpoint", help="a checkpoint file (default: the shipped one)")
+    sampling.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddim")
+    sampling.add_argument("--steps", type=int, default=None,
+                          help="sampling steps for DDIM (default: 50 for sample, 100 for evaluate)")
+    sampling.add_argument("--seed", type=int, default=0)
 
     p = add("train", "Train a recipe's model; checkpoints go to runs/RECIPE/ (or --out).")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in the output directory")
@@ -150,23 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ship", action="store_true", help="copy the exported weights and card into the package")
     p.set_defaults(run=cmd_train)
 
-    sampling = argparse.ArgumentParser(add_help=False)
-    sampling.add_argument("--checkpoint", help="a checkpoint file (default: the shipped one)")
-    sampling.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddim")
-    sampling.add_argument("--steps", type=int, default=None,
-                          help="sampling steps for DDIM (default: 50 for sample, 100 for evaluate)")
-    sampling.add_argument("--seed", type=int, default=0)
-
-    p = add("sample", "Draw samples from a trained model and save them as a PNG grid.")
-    for action in sampling._actions:
-        p._add_action(action)
+    p = add("sample", "Draw samples from a trained model and save them as a PNG grid.", [sampling])
     p.add_argument("--num-samples", type=int, default=64)
     p.add_argument("--out", default="samples.png", help="PNG file to write")
     p.set_defaults(run=cmd_sample)
 
-    p = add("evaluate", "Measure a model; the last line printed is one JSON object.")
-    for action in sampling._actions:
-        p._add_action(action)
+    p = add("evaluate", "Measure a model; the last line printed is one JSON object.", [sampling])
     p.add_argument("--num-samples", type=int, default=1000)
     p.add_argument("--write-card", action="store_true", help="store the metrics in the checkpoint's card")
     p.set_defaults(run=cmd_evaluate)

@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
-DDPM_BUDGET=smoke MPLBACKEND=Agg .venv/bin/python -m pytest tests book --nbval-lax -p no:cacheprovider "$@"
+DDPM_BUDGET=smoke .venv/bin/python -m pytest tests book --nbval-lax -p no:cacheprovider "$@"
