@@ -50,6 +50,8 @@ def test_evaluate_prints_one_json_object_as_its_last_line():
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
-    assert {"recognisable_fraction", "real_recognisable_fraction", "class_counts"} <= set(metrics)
+    assert {"recognisable_fraction", "real_recognisable_fraction", "class_counts", "fid", "fid_real_floor",
+            "kid", "kid_std_error"} <= set(metrics)
+    assert metrics["fid"] >= 0 and metrics["fid_real_floor"] >= 0
     assert 0 <= metrics["recognisable_fraction"] <= 1 and sum(metrics["class_counts"]) <= 10
     assert metrics["real_recognisable_fraction"] > 0.9  # the classifier recognises real held-out digits
