@@ -19,20 +19,12 @@ import torch
 from . import pretrained
 from .budget import default_device
 from .recipes import RECIPES, get_recipe, make_trainer
-from .train import load_checkpoint, load_model
 
 
 def _hardware(device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
-
-
-def _schedule_of(path):
-    from .schedules import NoiseSchedule
-
-    name = load_checkpoint(path).get("metadata", {}).get("schedule")
-    return NoiseSchedule.from_name(name) if name else None
 
 
 def _checkpoint_for(args) -> Path:
@@ -90,10 +82,11 @@ def cmd_sample(args) -> None:
         sys.exit(f"error: recipe {recipe.name!r} is a classifier, not a generative model")
     path = _checkpoint_for(args)
     device = torch.device(args.device) if args.device else default_device()
-    model = load_model(path, device=device)
+    loaded = pretrained.load_file(path, device)
+    model = loaded.model
     shape = (args.num_samples, 2) if recipe.data != "digits" else (
         args.num_samples, model.config.image_channels, model.config.image_size, model.config.image_size)
-    x = diffusion.sample(model, _schedule_of(path), shape, sampler=args.sampler, steps=args.steps,
+    x = diffusion.sample(model, loaded.schedule, shape, sampler=args.sampler, steps=args.steps,
                          clip_x0=len(shape) == 4,  # images live in [-1, 1]; 2-D toys do not
                          generator=torch.Generator().manual_seed(args.seed), progress=not args.quiet)
     fig = viz.show_images(x) if x.ndim == 4 else viz.show_points(x)
@@ -110,10 +103,11 @@ def cmd_evaluate(args) -> None:
     path = _checkpoint_for(args)
     device = torch.device(args.device) if args.device else default_device()
     start = time.perf_counter()
+    loaded = pretrained.load_file(path, device)
     if recipe.name == "digits_classifier":
-        results = evaluate_digits_classifier(load_model(path, device=device), seed=args.seed)
+        results = evaluate_digits_classifier(loaded.model, seed=args.seed)
     else:
-        results = evaluate_digits(load_model(path, device=device), _schedule_of(path),
+        results = evaluate_digits(loaded.model, loaded.schedule,
                                   num_samples=args.num_samples, sampler=args.sampler, steps=args.steps or 100,
                                   seed=args.seed, bpd_images=args.bpd_images, progress=not args.quiet)
     results["checkpoint"] = str(path)

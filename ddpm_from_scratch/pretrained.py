@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .schedules import NoiseSchedule
-from .train import load_checkpoint, load_model
+from .train import load_checkpoint, model_from_payload
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
 
@@ -28,8 +28,13 @@ def available() -> list:
 
 
 def card(name: str) -> dict:
-    path = CHECKPOINT_DIR / f"{name}.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    """The card of a shipped checkpoint ({} if it has none)."""
+    return _card_beside(CHECKPOINT_DIR / f"{name}.pt")
+
+
+def _card_beside(checkpoint_path: Path) -> dict:
+    card_path = checkpoint_path.with_suffix(".json")
+    return json.loads(card_path.read_text()) if card_path.exists() else {}
 
 
 def load(name: str, device=None) -> Pretrained:
@@ -39,6 +44,13 @@ def load(name: str, device=None) -> Pretrained:
         raise FileNotFoundError(
             f"no shipped checkpoint named {name!r}; available: {', '.join(available()) or 'none'}. "
             f"Make it with: python -m ddpm_from_scratch train --recipe {name} --ship")
-    schedule_name = load_checkpoint(path).get("metadata", {}).get("schedule")
-    schedule = NoiseSchedule.from_name(schedule_name) if schedule_name else None
-    return Pretrained(load_model(path, device=device), schedule, card(name))
+    return load_file(path, device)
+
+
+def load_file(path, device=None) -> Pretrained:
+    """Any checkpoint file (shipped, exported or a training checkpoint): EMA model, schedule, card."""
+    path = Path(path)
+    payload = load_checkpoint(path)
+    schedule_name = payload.get("metadata", {}).get("schedule")
+    return Pretrained(model_from_payload(payload, path, device=device),
+                      NoiseSchedule.from_name(schedule_name) if schedule_name else None, _card_beside(path))

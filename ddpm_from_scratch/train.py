@@ -107,7 +107,11 @@ def check_same_model(payload: dict, model: nn.Module, path) -> None:
 
 def load_model(path, weights: str = "ema", device=None) -> nn.Module:
     """Rebuild the model stored in a checkpoint (a training checkpoint or an exported one), in eval mode."""
-    payload = load_checkpoint(path)
+    return model_from_payload(load_checkpoint(path), path, weights, device)
+
+
+def model_from_payload(payload: dict, path, weights: str = "ema", device=None) -> nn.Module:
+    """The model described by a loaded checkpoint ``payload`` (read from ``path``, named in errors)."""
     model = build_model(payload["model_class"], payload["model_config"])
     if weights not in payload:
         raise CheckpointError(f"{path} has no {weights!r} weights (it has: "
