@@ -6,13 +6,12 @@ book, the CLI and the shipped checkpoints cannot drift apart.
 """
 
 from dataclasses import dataclass, replace
-from functools import partial
 
 import torch
 import torch.nn.functional as F
 
 from . import diffusion
-from .nn import Classifier, ClassifierConfig, MLPConfig, MLPDenoiser, UNet, UNetConfig
+from .nn import ClassifierConfig, MLPConfig, UNetConfig, model_for_config
 from .schedules import NoiseSchedule
 from .train import TrainConfig, Trainer
 
@@ -60,8 +59,7 @@ def get_recipe(name: str) -> Recipe:
 
 
 def build_model(recipe: Recipe):
-    makers = {UNetConfig: UNet, MLPConfig: MLPDenoiser, ClassifierConfig: Classifier}
-    return makers[type(recipe.model_config)](recipe.model_config)
+    return model_for_config(recipe.model_config)
 
 
 def load_training_data(recipe: Recipe, split: str = "train"):

@@ -20,14 +20,14 @@ import copy
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from .budget import default_device, progress_bar
-from .nn import build_model
+from .nn import build_model, normalise_config
 
 CHECKPOINT_FORMAT = "ddpm-from-scratch/1"
 
@@ -95,8 +95,8 @@ def check_same_model(payload: dict, model: nn.Module, path) -> None:
     spec = model_spec(model)
     if payload.get("model_class") != spec["model_class"]:
         raise CheckpointError(f"{path} holds a {payload.get('model_class')}, not a {spec['model_class']}")
-    saved = {k: tuple(v) if isinstance(v, list) else v for k, v in payload.get("model_config", {}).items()}
-    wanted = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["model_config"].items()}
+    saved = normalise_config(payload.get("model_config", {}))
+    wanted = normalise_config(spec["model_config"])
     diffs = [f"{k}: checkpoint {saved.get(k)!r} vs model {wanted.get(k)!r}"
              for k in sorted(set(saved) | set(wanted)) if saved.get(k) != wanted.get(k)]
     if diffs:

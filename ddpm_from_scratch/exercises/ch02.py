@@ -255,7 +255,6 @@ def check_training_pairs(fn, schedule: NoiseSchedule | None = None, batch_size: 
     """
     sched = schedule or NoiseSchedule.linear(1000)
     T = sched.num_steps
-    abars = _alpha_bars(sched)
     generator = torch.Generator().manual_seed(7)
     all_t, all_noise = [], []
     for call in range(num_calls):

@@ -23,8 +23,20 @@ def build_model(class_name: str, config: dict):
     unknown = set(config) - known
     if unknown:
         raise ValueError(f"config for {class_name} has unknown fields {sorted(unknown)}")
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
-    return cls(config_cls(**values))
+    return cls(config_cls(**normalise_config(config)))
+
+
+def normalise_config(config: dict) -> dict:
+    """A config dict as the dataclass holds it: lists (as saved) back to tuples."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
+
+
+def model_for_config(config):
+    """Build the model that a config dataclass describes, e.g. ``model_for_config(UNetConfig())``."""
+    for cls, config_cls in MODELS.values():
+        if isinstance(config, config_cls):
+            return cls(config)
+    raise ValueError(f"no model takes a {type(config).__name__}; known: {', '.join(MODELS)}")
 
 
 def count_parameters(model) -> int:
