@@ -4,6 +4,7 @@
     python -m ddpm_from_scratch train --recipe digits --resume   # continue an interrupted run
     python -m ddpm_from_scratch sample --recipe digits --out digits.png
     python -m ddpm_from_scratch evaluate --recipe digits         # last line of output: one JSON object
+    python -m ddpm_from_scratch generate "a small red circle in the top left" --out img.png
 """
 
 import argparse
@@ -84,8 +85,9 @@ def cmd_sample(args) -> None:
     device = torch.device(args.device) if args.device else default_device()
     loaded = pretrained.load_file(path, device)
     model = loaded.model
-    shape = (args.num_samples, 2) if recipe.data != "digits" else (
-        args.num_samples, model.config.image_channels, model.config.image_size, model.config.image_size)
+    c = model.config  # images for image models (a text model samples unconditionally here: see `generate`)
+    shape = (args.num_samples, 2) if not hasattr(c, "image_size") else (
+        args.num_samples, c.image_channels, c.image_size, c.image_size)
     x = diffusion.sample(model, loaded.schedule, shape, sampler=args.sampler, steps=args.steps,
                          clip_x0=len(shape) == 4,  # images live in [-1, 1]; 2-D toys do not
                          generator=torch.Generator().manual_seed(args.seed), progress=not args.quiet)
@@ -95,20 +97,28 @@ def cmd_sample(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
-    from .evaluation import evaluate_digits, evaluate_digits_classifier
+    from . import evaluation
 
     recipe = get_recipe(args.recipe)
-    if recipe.name not in ("digits", "digits_classifier"):
-        sys.exit(f"error: evaluate knows the digits and digits_classifier recipes, not {recipe.name!r}")
+    if recipe.name not in ("digits", "digits_classifier", "shapes", "shapes_classifier"):
+        sys.exit(f"error: evaluate knows the digits, digits_classifier, shapes and shapes_classifier recipes, "
+                 f"not {recipe.name!r}")
     path = _checkpoint_for(args)
     device = torch.device(args.device) if args.device else default_device()
     start = time.perf_counter()
     loaded = pretrained.load_file(path, device)
     if recipe.name == "digits_classifier":
-        results = evaluate_digits_classifier(loaded.model, seed=args.seed)
+        results = evaluation.evaluate_digits_classifier(loaded.model, seed=args.seed)
+    elif recipe.name == "shapes_classifier":
+        results = evaluation.evaluate_shapes_classifier(loaded.model, seed=args.seed + 1)
+    elif recipe.name == "shapes":
+        results = evaluation.evaluate_shapes(loaded.model, loaded.schedule, num_samples=args.num_samples or 500,
+                                             guidance_scale=_guidance_scale(args, loaded.card), compare_scales=(1.0,),
+                                             sampler=args.sampler, steps=args.steps or 50, seed=args.seed,
+                                             progress=not args.quiet)
     else:
-        results = evaluate_digits(loaded.model, loaded.schedule,
-                                  num_samples=args.num_samples, sampler=args.sampler, steps=args.steps or 100,
+        results = evaluation.evaluate_digits(loaded.model, loaded.schedule,
+                                  num_samples=args.num_samples or 1000, sampler=args.sampler, steps=args.steps or 100,
                                   seed=args.seed, bpd_images=args.bpd_images, progress=not args.quiet)
     results["checkpoint"] = str(path)
     results["wall_time_s"] = round(time.perf_counter() - start, 1)
@@ -119,6 +129,30 @@ def cmd_evaluate(args) -> None:
         card["metrics_command"] = "python -m ddpm_from_scratch " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         card_path.write_text(json.dumps(card, indent=2) + "\n")
     print(json.dumps(results))
+
+
+def _guidance_scale(args, card: dict) -> float:
+    """--guidance-scale, else the one recorded on the model's card, else 3."""
+    return args.guidance_scale if args.guidance_scale is not None else card.get("guidance_scale", 3.0)
+
+
+def cmd_generate(args) -> None:
+    from . import viz
+    from .pipeline import text_to_image
+
+    path = _checkpoint_for(args)
+    device = torch.device(args.device) if args.device else default_device()
+    loaded = pretrained.load_file(path, device)
+    if not hasattr(loaded.model, "tokenizer"):
+        sys.exit(f"error: {path} is not a text-to-image model; pass a checkpoint of the shapes recipe")
+    prompts = [p for p in args.prompts for _ in range(args.num_images)]
+    scale = _guidance_scale(args, loaded.card)
+    images = text_to_image(loaded.model, loaded.schedule, prompts, guidance_scale=scale, sampler=args.sampler,
+                           steps=args.steps or 50, seed=args.seed, progress=not args.quiet)
+    titles = [p or "(empty prompt: unconditional)" for p in prompts]
+    fig = viz.show_captioned(images, titles, ncols=args.num_images if len(args.prompts) > 1 else min(len(prompts), 8))
+    fig.savefig(args.out, dpi=150, bbox_inches="tight")
+    print(f"wrote {len(images)} image(s) for {len(args.prompts)} prompt(s) to {args.out} (guidance scale {scale:g})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,11 +191,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_sample)
 
     p = add("evaluate", "Measure a model; the last line printed is one JSON object.", [sampling])
-    p.add_argument("--num-samples", type=int, default=1000)
+    p.add_argument("--num-samples", type=int, default=None,
+                   help="generated images (default: 1000 for digits; 500 seen + 500 held-out prompts for shapes)")
+    p.add_argument("--guidance-scale", type=float, default=None,
+                   help="classifier-free guidance for shapes (default: the card's; the figure at 1 is always added)")
     p.add_argument("--bpd-images", type=int, default=0,
                    help="also compute bits/dim on this many test digits (all 1000 steps: ~1 s per image on a CPU)")
     p.add_argument("--write-card", action="store_true", help="store the metrics in the checkpoint's card")
     p.set_defaults(run=cmd_evaluate)
+
+    p = commands.add_parser("generate", parents=[sampling],
+                            help="Text to image with the shipped shapes model (or --checkpoint); writes a PNG.",
+                            description="Text to image with the shipped shapes model (or --checkpoint); writes a PNG. "
+                                        "Words the model never saw are named in a warning; an empty prompt "
+                                        "(\"\") generates without text.")
+    p.add_argument("prompts", nargs="+", metavar="PROMPT", help='e.g. "a small red circle in the top left"')
+    p.add_argument("--out", default="generated.png", help="PNG file to write")
+    p.add_argument("--num-images", type=int, default=1, help="images per prompt (one row each)")
+    p.add_argument("--guidance-scale", type=float, default=None, help="classifier-free guidance (default: the card's)")
+    p.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=cmd_generate, recipe="shapes")
     return parser
 
 

@@ -174,6 +174,26 @@ def denoise(noise_predictor, schedule: NoiseSchedule, x_t: torch.Tensor, t: int,
     return ddpm_step(schedule, eps, t, x_t, generator=generator, clip_x0=clip_x0)
 
 
+def guided_noise_predictor(noise_predictor, cond, guidance_scale: float = 1.0):
+    """Classifier-free guidance (Ho & Salimans 2022, eq. 6): a noise predictor that mixes the
+    conditional and the unconditional predictions of one network,
+
+        eps~(x_t, t, c) = eps(x_t, t, empty) + w * (eps(x_t, t, c) - eps(x_t, t, empty)).
+
+    w = 1 is the plain conditional model; w > 1 pushes samples further towards what the
+    condition says; w = 0 ignores it. The network's "empty" input is what it returns for
+    ``cond=None`` (for text: the empty caption it was trained on 10% of the time).
+    """
+    def predict(x_t, t, **model_kwargs):
+        eps_cond = noise_predictor(x_t, t, cond=cond, **model_kwargs)
+        if guidance_scale == 1.0:
+            return eps_cond
+        eps_uncond = noise_predictor(x_t, t, **model_kwargs)
+        return eps_uncond + guidance_scale * (eps_cond - eps_uncond)
+
+    return predict
+
+
 @dataclass
 class Trajectory:
     """The states of one run of the reverse process.
@@ -196,11 +216,14 @@ def sampling_timesteps(schedule: NoiseSchedule, steps: int) -> list:
 @torch.no_grad()
 def sample(noise_predictor, schedule: NoiseSchedule, shape, sampler: str = "ddpm", steps: int | None = None,
            eta: float = 0.0, generator: torch.Generator | None = None, device=None, clip_x0: bool = False,
-           progress: bool = True, return_trajectory: bool = False, **model_kwargs):
+           progress: bool = True, return_trajectory: bool = False, cond=None, guidance_scale: float = 1.0,
+           **model_kwargs):
     """The reverse process: start from pure noise x_{T-1} ~ N(0, I) and denoise step by step.
 
     ``sampler="ddpm"`` visits all T steps (DDPM Algorithm 2); ``"ddim"`` visits ``steps``
-    evenly spaced ones (DDIM eq. 12, deterministic when eta = 0). Returns the samples
+    evenly spaced ones (DDIM eq. 12, deterministic when eta = 0). ``cond`` (e.g. caption
+    token ids, one row per sample) conditions a network that takes ``cond=``, with
+    classifier-free ``guidance_scale`` (see ``guided_noise_predictor``). Returns the samples
     (shape ``shape``), or ``(samples, Trajectory)`` when ``return_trajectory``.
     """
     if device is None:
@@ -217,6 +240,13 @@ def sample(noise_predictor, schedule: NoiseSchedule, shape, sampler: str = "ddpm
 
     was_training = noise_predictor.training
     noise_predictor.eval()
+    network = noise_predictor
+    if cond is not None:
+        if len(cond) != shape[0]:
+            raise ValueError(f"cond has {len(cond)} rows but {shape[0]} samples were asked for: one condition per sample")
+        noise_predictor = guided_noise_predictor(network, cond.to(device), guidance_scale)
+    elif guidance_scale != 1.0:
+        raise ValueError("guidance_scale needs a condition: pass cond=... (e.g. model.tokenizer(prompts))")
     start = torch.randn(tuple(shape), generator=generator,
                         device=generator.device if generator is not None else device)
     x = start.to(device)
@@ -231,7 +261,7 @@ def sample(noise_predictor, schedule: NoiseSchedule, shape, sampler: str = "ddpm
             x = ddim_step(schedule, eps, t, t_prev, x, eta=eta, generator=generator, clip_x0=clip_x0)
         if return_trajectory:
             states.append(x.cpu())
-    noise_predictor.train(was_training)
+    network.train(was_training)
     if return_trajectory:
         return x, Trajectory(timesteps=timesteps + [-1], states=torch.stack(states))
     return x

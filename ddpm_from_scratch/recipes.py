@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from . import diffusion
-from .nn import ClassifierConfig, MLPConfig, UNetConfig, model_for_config
+from .data import shapes
+from .nn import ClassifierConfig, MLPConfig, TextUNetConfig, UNetConfig, model_for_config
 from .schedules import NoiseSchedule
 from .train import TrainConfig, Trainer
 
@@ -20,10 +21,10 @@ from .train import TrainConfig, Trainer
 class Recipe:
     name: str
     description: str
-    model_config: object            # a UNetConfig, MLPConfig or ClassifierConfig
+    model_config: object            # a UNetConfig, TextUNetConfig, MLPConfig or ClassifierConfig
     train_config: TrainConfig
-    data: str                       # "digits" or a 2-D toy name
-    objective: str                  # "denoising" or "classification"
+    data: str                       # "digits", "shapes" or a 2-D toy name
+    objective: str                  # "denoising", "classification" or "attributes"
     schedule: str | None = None     # noise schedule of a diffusion recipe
 
 
@@ -49,6 +50,26 @@ RECIPES = {
         train_config=TrainConfig(steps=2000, batch_size=128, lr=1e-3, weight_decay=1e-4, warmup_steps=100,
                                  ema_decay=0.99, checkpoint_every=500, seed=0),
     ),
+    "shapes": Recipe(
+        name="shapes",
+        description="text-to-image: captioned 16x16 RGB shapes, text encoder + cross-attention U-Net, "
+                    "10% empty captions for classifier-free guidance (chapter 03)",
+        model_config=TextUNetConfig(vocabulary=shapes.vocabulary(), image_channels=3, image_size=16,
+                                    base_channels=32, channel_mults=(1, 2, 2), num_res_blocks=1,
+                                    attention_resolutions=(8, 4)),
+        data="shapes", objective="denoising", schedule="cosine",
+        train_config=TrainConfig(steps=15000, batch_size=64, lr=5e-4, warmup_steps=200, ema_decay=0.999,
+                                 checkpoint_every=500, seed=0),
+    ),
+    "shapes_classifier": Recipe(
+        name="shapes_classifier",
+        description="CNN that reads shape, colour, size and position back from a 16x16 scene (for evaluation)",
+        model_config=ClassifierConfig(image_channels=3, image_size=16, num_classes=shapes.NUM_ATTRIBUTE_VALUES,
+                                      pool="flatten"),
+        data="shapes", objective="attributes",
+        train_config=TrainConfig(steps=4000, batch_size=128, lr=1e-3, weight_decay=1e-4, warmup_steps=100,
+                                 ema_decay=0.99, checkpoint_every=500, seed=0),
+    ),
 }
 
 
@@ -62,8 +83,14 @@ def build_model(recipe: Recipe):
     return model_for_config(recipe.model_config)
 
 
-def load_training_data(recipe: Recipe, split: str = "train"):
-    """The recipe's training data: a tensor (images or points) or a (images, labels) pair."""
+def load_training_data(recipe: Recipe, split: str = "train", model=None):
+    """The recipe's training data: a tensor (images or points), an (images, labels) pair, or a
+    batch sampler (scenes are rendered on the fly; text recipes tokenize with ``model.tokenizer``)."""
+    if recipe.data == "shapes":
+        size = recipe.model_config.image_size
+        if recipe.objective == "attributes":
+            return shapes.labelled_batches(size)
+        return shapes.captioned_batches((model or build_model(recipe)).tokenizer, size)
     if recipe.data == "digits":
         from .data import load_digits
 
@@ -94,11 +121,22 @@ def classification_loss(model, batch, generator):
     return F.cross_entropy(model(images), labels)
 
 
+def attributes_loss(model, batch, generator):
+    """Sum of one cross-entropy per attribute: the logits are split into the attributes' groups."""
+    images, labels = batch
+    return sum(F.cross_entropy(logits, labels[:, i]) for i, logits in enumerate(shapes.split_logits(model(images))))
+
+
 def loss_function(recipe: Recipe):
     """loss_fn(model, batch, generator) for the trainer."""
     if recipe.objective == "classification":
         return classification_loss
+    if recipe.objective == "attributes":
+        return attributes_loss
     schedule = NoiseSchedule.from_name(recipe.schedule)
+    if recipe.data == "shapes":  # batches are (images, caption token ids): the text is the condition
+        return lambda model, batch, generator: diffusion.denoising_loss(model, schedule, batch[0], generator,
+                                                                        cond=batch[1])
     return lambda model, x0, generator: diffusion.denoising_loss(model, schedule, x0, generator)
 
 
@@ -106,7 +144,8 @@ def make_trainer(recipe: Recipe, checkpoint_path=None, resume: bool = False, dev
                  steps: int | None = None, data=None) -> Trainer:
     """A Trainer set up exactly as the recipe says (``steps`` overrides the number of steps)."""
     config = recipe.train_config if steps is None else replace(recipe.train_config, steps=steps)
-    return Trainer(build_model(recipe), loss_function(recipe),
-                   load_training_data(recipe) if data is None else data, config,
+    model = build_model(recipe)
+    return Trainer(model, loss_function(recipe),
+                   load_training_data(recipe, model=model) if data is None else data, config,
                    checkpoint_path=checkpoint_path, resume=resume, device=device,
                    metadata={"recipe": recipe.name, "schedule": recipe.schedule})

@@ -137,6 +137,21 @@ def show_images(images, nrow=None, title=None, ax=None, figsize=None) -> Figure:
     return fig
 
 
+def show_captioned(images, captions, ncols=4, width=2.0) -> Figure:
+    """Each image with its caption (text-to-image results: prompt above picture), ``ncols`` per row."""
+    images = _as_tensor(images)
+    if len(images) != len(captions):
+        raise ValueError(f"got {len(images)} images but {len(captions)} captions")
+    ncols = min(ncols, len(images))
+    nrows = math.ceil(len(images) / ncols)
+    fig = _new_figure(figsize=(width * ncols, (width + 0.45) * nrows))
+    for i, (image, caption) in enumerate(zip(images, captions)):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        _draw_image(ax, image_grid(image[None], padding=0))
+        ax.set_title(textwrap.fill(caption, 24), fontsize=8)
+    return fig
+
+
 def show_points(points, ax=None, title=None, s=2, alpha=0.5, lim=None, **scatter_kwargs) -> Figure:
     """Scatter a 2-D data set (n, 2) with equal aspect; `lim` fixes both axes to [-lim, lim]."""
     points = _as_tensor(points)

@@ -1,9 +1,10 @@
-"""Networks only, no diffusion math: noise predictors (U-Net, MLP) and a classifier."""
+"""Networks only, no diffusion math: noise predictors (U-Net, MLP, text-conditioned U-Net), a text encoder, a classifier."""
 
 from dataclasses import fields
 
 from .classifier import Classifier, ClassifierConfig
 from .mlp import MLPConfig, MLPDenoiser
+from .text import TextConditionedUNet, TextEncoder, TextUNetConfig, Tokenizer
 from .unet import UNet, UNetConfig, sinusoidal_embedding
 
 # Every model the package can save and rebuild: class name -> (class, its config dataclass).
@@ -11,6 +12,7 @@ MODELS = {
     "UNet": (UNet, UNetConfig),
     "MLPDenoiser": (MLPDenoiser, MLPConfig),
     "Classifier": (Classifier, ClassifierConfig),
+    "TextConditionedUNet": (TextConditionedUNet, TextUNetConfig),
 }
 
 

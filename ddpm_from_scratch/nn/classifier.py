@@ -20,6 +20,7 @@ class ClassifierConfig:
     width: int = 32
     feature_dim: int = 128
     dropout: float = 0.2
+    pool: str = "average"   # "average": position-blind features (digits); "flatten": keeps where things are (scenes)
 
 
 class Classifier(nn.Module):
@@ -30,12 +31,16 @@ class Classifier(nn.Module):
         self.config = c = config
         conv = lambda cin, cout: nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU())
         w = c.width
+        if c.pool not in ("average", "flatten"):
+            raise ValueError(f"pool must be 'average' or 'flatten', got {c.pool!r}")
+        pool = nn.AdaptiveAvgPool2d(1) if c.pool == "average" else nn.Identity()
         self.body = nn.Sequential(
             conv(c.image_channels, w), conv(w, w), nn.MaxPool2d(2),   # S -> S/2
             conv(w, 2 * w), conv(2 * w, 2 * w), nn.MaxPool2d(2),     # S/2 -> S/4
-            conv(2 * w, 4 * w), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            conv(2 * w, 4 * w), pool, nn.Flatten(),
         )
-        self.features = nn.Sequential(nn.Linear(4 * w, c.feature_dim), nn.ReLU())
+        flat = 4 * w * (1 if c.pool == "average" else (c.image_size // 4) ** 2)
+        self.features = nn.Sequential(nn.Linear(flat, c.feature_dim), nn.ReLU())
         self.dropout = nn.Dropout(c.dropout)
         self.head = nn.Linear(c.feature_dim, c.num_classes)
 
