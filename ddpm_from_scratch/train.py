@@ -118,7 +118,7 @@ def model_from_payload(payload: dict, path, weights: str = "ema", device=None) -
                               f"{', '.join(k for k in ('model', 'ema') if k in payload)})")
     try:
         model.load_state_dict(payload[weights])
-    except RuntimeError as error:
+    except (RuntimeError, ValueError) as error:  # wrong shapes, or (text models) another vocabulary
         raise CheckpointError(f"the weights in {path} do not fit the model they describe: {error}") from error
     return model.to(device or "cpu").eval()
 

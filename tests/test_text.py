@@ -10,7 +10,7 @@ from ddpm_from_scratch.data import shapes
 from ddpm_from_scratch.nn import TextConditionedUNet, TextEncoder, TextUNetConfig, Tokenizer, UNet, UNetConfig
 from ddpm_from_scratch.pipeline import text_to_image
 from ddpm_from_scratch.schedules import NoiseSchedule
-from ddpm_from_scratch.train import Trainer, TrainConfig, load_model
+from ddpm_from_scratch.train import CheckpointError, Trainer, TrainConfig, load_model, model_spec, save_checkpoint
 
 VOCABULARY = ("a", "red", "blue", "circle", "square", "in", "the", "top", "left")
 
@@ -110,6 +110,16 @@ def test_weights_from_another_vocabulary_are_refused(tmp_path):
                                                   "vocabulary": VOCABULARY[:-1] + ("right",)}))
     with pytest.raises(ValueError, match="different vocabulary"):
         other.load_state_dict(model.state_dict())
+
+
+def test_a_checkpoint_whose_vocabulary_was_changed_is_refused(tmp_path):
+    model = small_model()
+    path = save_checkpoint({**model_spec(model), "ema": model.state_dict()}, tmp_path / "text.pt")
+    payload = torch.load(path, weights_only=False)
+    payload["model_config"]["vocabulary"] = ["a", "blue", "red"] + list(VOCABULARY[3:])  # two words swapped
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="different vocabulary"):
+        load_model(path)
 
 
 def test_a_trained_text_model_round_trips_through_a_checkpoint(tmp_path):
