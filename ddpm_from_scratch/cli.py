@@ -119,7 +119,8 @@ def cmd_evaluate(args) -> None:
     else:
         results = evaluation.evaluate_digits(loaded.model, loaded.schedule,
                                   num_samples=args.num_samples or 1000, sampler=args.sampler, steps=args.steps or 100,
-                                  seed=args.seed, bpd_images=args.bpd_images, progress=not args.quiet)
+                                  seed=args.seed, bpd_images=args.bpd_images, progress=not args.quiet,
+                                  eta=args.eta)
     results["checkpoint"] = str(path)
     results["wall_time_s"] = round(time.perf_counter() - start, 1)
     if args.write_card:
@@ -197,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="classifier-free guidance for shapes (default: the card's; the figure at 1 is always added)")
     p.add_argument("--bpd-images", type=int, default=0,
                    help="also compute bits/dim on this many test digits (all 1000 steps: ~1 s per image on a CPU)")
+    p.add_argument("--eta", type=float, default=0.0,
+                   help="DDIM noise level for digits: 0 deterministic (default), 1 as noisy as DDPM (chapter 05)")
     p.add_argument("--write-card", action="store_true", help="store the metrics in the checkpoint's card")
     p.set_defaults(run=cmd_evaluate)
 

@@ -72,6 +72,21 @@ def test_frechet_distance_with_fewer_samples_than_features_matches_the_symmetric
     assert metrics.fid_from_features(f1, f2) == pytest.approx(expected, rel=1e-6, abs=1e-4)
 
 
+@pytest.mark.parametrize("seed, n", [(0, 2), (0, 4), (1, 5), (2, 5)])
+def test_frechet_distance_of_a_few_rectified_features_matches_the_symmetric_formula(seed, n):
+    # Like a classifier's embeddings of a handful of images: ReLU features of rank <= n - 1 in
+    # 128 dimensions, three of them always 0. For these, sqrtm(S1 S2) comes back with a large
+    # spurious imaginary part (hundreds) unless the covariances are nudged by eps.
+    r = rng(seed)
+    weights = r.normal(size=(16, 128))
+    f1, f2 = np.maximum(r.normal(size=(n, 16)) @ weights, 0), np.maximum(r.normal(size=(n, 16)) @ weights + 0.5, 0)
+    f1[:, :3] = f2[:, :3] = 0
+    mu1, s1 = f1.mean(0), np.cov(f1, rowvar=False)
+    mu2, s2 = f2.mean(0), np.cov(f2, rowvar=False)
+    expected = ((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * symmetric_trace_sqrt(s1, s2)
+    assert metrics.fid_from_features(f1, f2) == pytest.approx(expected, rel=1e-5)
+
+
 def test_frechet_distance_raises_on_a_large_imaginary_part():
     not_a_covariance = np.diag([-1.0, 1.0])  # a negative variance: (S1 S2)^{1/2} has imaginary part 1
     with pytest.raises(ValueError, match="imaginary"):
@@ -115,6 +130,40 @@ def test_fid_of_a_set_with_itself_is_zero_and_the_real_data_floor_lies_below_a_s
     assert floor != metrics.real_data_floor(real, classifier, seed=1)
     shifted = (real[:200] * 0.5 + 0.4).clamp(-1, 1)
     assert metrics.fid(real[200:], shifted, classifier) > 5 * floor
+
+
+def test_fid_and_floor_compare_the_documented_halves_at_one_size():
+    real, generated = rng(1).normal(size=(101, 5)), rng(2).normal(size=(60, 5)) + 0.2
+    result = metrics.fid_and_floor(real, generated, seed=3)
+    m = 30  # min(101, 60) // 2
+    order = np.random.default_rng(3).permutation(101)
+    a, b = real[order[:m]], real[order[m:2 * m]]
+    stats = lambda f: (f.mean(0), np.cov(f, rowvar=False))
+    assert result["num_images"] == m
+    assert result["floor"] == pytest.approx(metrics.frechet_distance(*stats(a), *stats(b)), rel=1e-12)
+    expected = (metrics.frechet_distance(*stats(generated[:m]), *stats(b))
+                + metrics.frechet_distance(*stats(generated[m:2 * m]), *stats(a))) / 2
+    assert result["fid"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_perfect_model_scores_at_the_matched_floor_but_below_an_unmatched_one():
+    # generated = fresh draws from the real distribution. At matched sizes its FID and the floor
+    # have the same expectation; comparing all 2m generated with all 2m real images (the unmatched
+    # design) halves the small-sample bias and puts a perfect model clearly below the floor.
+    gaps, unmatched_gaps = [], []
+    for seed in range(30):
+        real, generated = rng(seed).normal(size=(200, 8)), rng(1000 + seed).normal(size=(200, 8))
+        result = metrics.fid_and_floor(real, generated, seed=seed)
+        gaps.append(result["fid"] - result["floor"])
+        unmatched_gaps.append(metrics.fid_from_features(real, generated) - result["floor"])
+    gaps, unmatched_gaps = np.array(gaps), np.array(unmatched_gaps)
+    assert abs(gaps.mean()) < 4 * gaps.std(ddof=1) / np.sqrt(len(gaps))
+    assert unmatched_gaps.mean() < -4 * unmatched_gaps.std(ddof=1) / np.sqrt(len(unmatched_gaps))
+
+
+def test_fid_and_floor_needs_two_images_in_every_half():
+    with pytest.raises(ValueError, match="at least 4"):
+        metrics.fid_and_floor(rng(1).normal(size=(100, 3)), rng(2).normal(size=(3, 3)))
 
 
 # ------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ embeddings, and compare the two Gaussians with the Fréchet distance
 (Heusel et al. 2017). Lower is better; 0 means the two Gaussians are identical. Two honest
 sets of real images do not reach 0 either, because each is a finite sample:
 ``real_data_floor`` measures that floor at the sample size you use, and a model's FID
-means something only next to it. Our classifier is the book's own small digit
+means something only next to it, at the same sample sizes (``fid_and_floor`` gives both). Our classifier is the book's own small digit
 classifier, not Inception, so the numbers are not comparable with published FIDs.
 
 KID (Bińkowski et al. 2018) compares the same embeddings without fitting Gaussians: an
@@ -62,6 +62,11 @@ def gaussian_statistics(features) -> tuple[np.ndarray, np.ndarray]:
     return features.mean(axis=0), np.cov(features, rowvar=False)
 
 
+def _imaginary_part(matrix: np.ndarray) -> float:
+    """The largest |imaginary part| of a matrix's entries (0 for a real matrix)."""
+    return float(np.max(np.abs(matrix.imag))) if np.iscomplexobj(matrix) else 0.0
+
+
 def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
     """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^{1/2}): the Fréchet (2-Wasserstein) distance
     between N(mu1, S1) and N(mu2, S2), in float64.
@@ -82,15 +87,18 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
         # imaginary part ourselves below.
         warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
         covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)  # (S1 S2)^{1/2}
-        if not np.isfinite(covmean).all():
+        if not np.isfinite(covmean).all() or _imaginary_part(covmean) > 1e-3:
             # sqrtm failed on a (nearly) singular product: nudge both covariances away from
-            # singularity by adding eps to their diagonals, and try again (as pytorch-fid does).
+            # singularity by adding eps to their diagonals, and try again (as pytorch-fid does for
+            # non-finite roots). A product of two low-rank covariances (a handful of images, as
+            # few as 2 to 16 of them, with 128 features) is often defective, and sqrtm's root of
+            # it can carry a large, spurious imaginary part; the nudged product is diagonalisable.
             offset = np.eye(d) * eps
             covmean = scipy.linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
     if np.iscomplexobj(covmean):
         # S1 S2 is similar to a positive semi-definite matrix, so its root is real up to
         # rounding; a large imaginary part means an input was not a covariance matrix.
-        largest = np.max(np.abs(covmean.imag))
+        largest = _imaginary_part(covmean)
         if largest > 1e-3:
             raise ValueError(f"the matrix square root of S1 S2 has an imaginary component of size {largest:.3g}: "
                              "the covariances are not positive semi-definite (are they really covariances?)")
@@ -117,6 +125,39 @@ def real_data_floor(real_images: torch.Tensor, classifier, seed: int = 0, batch_
     order = np.random.default_rng(seed).permutation(len(features))
     half = len(features) // 2
     return fid_from_features(features[order[:half]], features[order[half:2 * half]])
+
+
+def fid_and_floor(real_features, generated_features, seed: int = 0) -> dict:
+    """A model's FID next to the real-data floor, both at the same sample size.
+
+    FID is biased upward by an amount that shrinks with the number of samples, so a model's
+    FID and the floor are comparable only when they compare sets of the same sizes. Here:
+
+    - the real embeddings are shuffled (``seed``) and split into two disjoint halves A and B
+      of m = min(N_real, N_generated) // 2 rows each, and the first 2m generated rows into
+      G1 and G2 (generated samples are independent, so any m of them are a random m);
+    - ``floor`` = FID(A, B): two honest samples of the real distribution, m images each;
+    - ``fid`` = (FID(G1, B) + FID(G2, A)) / 2: each half of the generated images against the
+      real half the other one is not compared with, m against m images, averaged.
+
+    If the model's distribution were the data's, ``fid`` and ``floor`` would have the same
+    expected value; a model can fall below the floor only by chance. Returns
+    ``{"fid", "floor", "num_images"}`` with ``num_images`` = m, the size of every set compared.
+    """
+    real = np.asarray(real_features, np.float64)
+    generated = np.asarray(generated_features, np.float64)
+    m = min(len(real), len(generated)) // 2
+    if m < 2:
+        raise ValueError(f"need at least 4 real and 4 generated embeddings to split into halves, "
+                         f"got {len(real)} and {len(generated)}")
+    order = np.random.default_rng(seed).permutation(len(real))
+    real_a, real_b = real[order[:m]], real[order[m:2 * m]]
+    generated_1, generated_2 = generated[:m], generated[m:2 * m]
+    return {
+        "fid": (fid_from_features(generated_1, real_b) + fid_from_features(generated_2, real_a)) / 2,
+        "floor": fid_from_features(real_a, real_b),
+        "num_images": m,
+    }
 
 
 def kid(features1, features2, num_subsets: int = 10, subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
