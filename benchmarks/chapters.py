@@ -1,6 +1,7 @@
 """Time every chapter notebook at a budget, and the `evaluate` command.
 
     python benchmarks/chapters.py --budget smoke cpu      # prints one line per notebook and budget
+    python benchmarks/chapters.py --budget cpu --only 03   # only the notebooks whose name contains "03"
 
 A benchmark, not a test: it prints figures and never fails on time.
 """
@@ -29,17 +30,20 @@ def time_notebook(path: Path, budget: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--budget", nargs="+", default=["smoke", "cpu"])
-    parser.add_argument("--evaluate", action="store_true", help="also time `evaluate --recipe digits`")
+    parser.add_argument("--only", default="", help="time only the notebooks whose file name contains this")
+    parser.add_argument("--evaluate", action="store_true",
+                        help="also time `evaluate --recipe digits` and `evaluate --recipe shapes`")
     args = parser.parse_args()
     print(f"{os.cpu_count()} CPU cores")
     for budget in args.budget:
-        for path in sorted((ROOT / "book").glob("*.ipynb")):
+        for path in sorted(p for p in (ROOT / "book").glob("*.ipynb") if args.only in p.name):
             print(f"{path.name:32s} {budget:6s} {time_notebook(path, budget):7.1f} s", flush=True)
     if args.evaluate:
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "ddpm_from_scratch", "evaluate", "--recipe", "digits", "--quiet"],
-                       check=True)
-        print(f"evaluate --recipe digits: {time.perf_counter() - start:.1f} s")
+        for recipe in ("digits", "shapes"):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "ddpm_from_scratch", "evaluate", "--recipe", recipe, "--quiet"],
+                           check=True)
+            print(f"evaluate --recipe {recipe}: {time.perf_counter() - start:.1f} s")
 
 
 if __name__ == "__main__":

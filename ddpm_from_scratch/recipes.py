@@ -58,7 +58,7 @@ RECIPES = {
                                     base_channels=32, channel_mults=(1, 2, 2), num_res_blocks=1,
                                     attention_resolutions=(8, 4)),
         data="shapes", objective="denoising", schedule="cosine",
-        train_config=TrainConfig(steps=15000, batch_size=64, lr=5e-4, warmup_steps=200, ema_decay=0.999,
+        train_config=TrainConfig(steps=6000, batch_size=64, lr=5e-4, warmup_steps=200, ema_decay=0.999,
                                  checkpoint_every=500, seed=0),
     ),
     "shapes_classifier": Recipe(

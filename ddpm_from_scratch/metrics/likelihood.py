@@ -110,6 +110,14 @@ def _evaluated_steps(num_steps: int, num_timesteps) -> tuple[list, float]:
     return [1 + int((j + 0.5) * stride) for j in range(num_timesteps)], stride
 
 
+def _check_options(decoder: str, variance: str) -> None:
+    if variance not in ("posterior", "beta"):
+        raise ValueError(f"variance must be 'posterior' (beta~_t) or 'beta' (beta_t), got {variance!r}")
+    if decoder not in ("discretized", "gaussian"):
+        raise ValueError(f"decoder must be 'discretized' (8-bit images) or 'gaussian' (continuous data), "
+                         f"got {decoder!r}")
+
+
 @torch.no_grad()
 def bits_per_dim(noise_predictor, schedule: NoiseSchedule, x0: torch.Tensor, num_timesteps: int | None = None,
                  batch_size: int = 500, generator: torch.Generator | None = None, progress: bool = False,
@@ -168,11 +176,7 @@ def bits_per_dim(noise_predictor, schedule: NoiseSchedule, x0: torch.Tensor, num
     images, one per entry of ``timesteps``, unscaled), ``timesteps`` (long tensor: 0, then
     the evaluated steps >= 1), ``decoder``, ``variance``, ``num_dims``.
     """
-    if variance not in ("posterior", "beta"):
-        raise ValueError(f"variance must be 'posterior' (beta~_t) or 'beta' (beta_t), got {variance!r}")
-    if decoder not in ("discretized", "gaussian"):
-        raise ValueError(f"decoder must be 'discretized' (8-bit images) or 'gaussian' (continuous data), "
-                         f"got {decoder!r}")
+    _check_options(decoder, variance)
     T, n = schedule.num_steps, x0.shape[0]
     num_dims = x0[0].numel()
     middle, scale = _evaluated_steps(T, num_timesteps)
@@ -213,32 +217,117 @@ def bits_per_dim(noise_predictor, schedule: NoiseSchedule, x0: torch.Tensor, num
 def _step_terms(noise_predictor, schedule, x0, timesteps, batch_size, generator, progress,
                 decoder, variance, device, model_kwargs) -> torch.Tensor:
     """The bound's terms at ``timesteps`` in nats, summed over each image's dimensions: (steps, N)."""
-    n, model_dtype = x0.shape[0], x0.dtype
-    noise_device = generator.device if generator is not None else device
+    n = x0.shape[0]
     nats = torch.zeros(len(timesteps), n, dtype=torch.float64)
     for i, t in enumerate(progress_bar(timesteps, progress, desc="bits/dim", leave=False)):
         for start in range(0, n, batch_size):
             x_start = x0[start:start + batch_size].to(device, torch.float64)
-            b = x_start.shape[0]
-            t_batch = torch.full((b,), t, dtype=torch.long, device=device)
-            noise = torch.randn(x_start.shape, generator=generator, device=noise_device,
-                                dtype=torch.float64).to(device)
-            # x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps   (eq. 4)
-            x_t = diffusion.add_noise(schedule, x_start, t_batch, noise)
-            eps = noise_predictor(x_t.to(model_dtype), t_batch, **model_kwargs).to(torch.float64)
-            x0_hat = diffusion.predict_x0(schedule, x_t, t_batch, eps)
-            # mu_theta = mu~(x_t, x0_hat)   (eq. 7 with the predicted clean image; eq. 11)
-            model_mean, _ = diffusion.posterior_mean_variance(schedule, x0_hat, x_t, t_batch)
-            if t == 0:
-                var = schedule.betas[0].to(device)  # decoder variance beta_0
-                if decoder == "discretized":
-                    term = -discretized_gaussian_log_likelihood(x_start, model_mean, 0.5 * torch.log(var))  # L_0
-                else:
-                    term = -gaussian_log_likelihood(x_start, model_mean, var)
-            else:
-                # q(x_{t-1} | x_t, x_0)   (eq. 6-7)
-                true_mean, true_var = diffusion.posterior_mean_variance(schedule, x_start, x_t, t_batch)
-                model_var = true_var if variance == "posterior" else schedule.gather(schedule.betas, t_batch, x_t)
-                term = gaussian_kl(true_mean, true_var, model_mean, model_var)  # L_{t-1}
-            nats[i, start:start + b] = term.flatten(1).sum(1).cpu()
+            t_batch = torch.full((x_start.shape[0],), t, dtype=torch.long, device=device)
+            nats[i, start:start + x_start.shape[0]] = _terms_at(noise_predictor, schedule, x_start, t_batch, x0.dtype,
+                                                                generator, decoder, variance, model_kwargs).cpu()
     return nats
+
+
+def _terms_at(noise_predictor, schedule, x_start, t_batch, model_dtype, generator, decoder, variance,
+              model_kwargs) -> torch.Tensor:
+    """One term of the bound per image, each at its own step t_batch[i] (all 0, or all >= 1), in nats."""
+    noise_device = generator.device if generator is not None else x_start.device
+    noise = torch.randn(x_start.shape, generator=generator, device=noise_device, dtype=torch.float64).to(x_start.device)
+    # x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps   (eq. 4)
+    x_t = diffusion.add_noise(schedule, x_start, t_batch, noise)
+    eps = noise_predictor(x_t.to(model_dtype), t_batch, **model_kwargs).to(torch.float64)
+    x0_hat = diffusion.predict_x0(schedule, x_t, t_batch, eps)
+    # mu_theta = mu~(x_t, x0_hat)   (eq. 7 with the predicted clean image; eq. 11)
+    model_mean, _ = diffusion.posterior_mean_variance(schedule, x0_hat, x_t, t_batch)
+    if (t_batch == 0).all():
+        var = schedule.betas[0].to(x_start.device)  # decoder variance beta_0
+        if decoder == "discretized":
+            term = -discretized_gaussian_log_likelihood(x_start, model_mean, 0.5 * torch.log(var))  # L_0
+        else:
+            term = -gaussian_log_likelihood(x_start, model_mean, var)
+    elif (t_batch >= 1).all():
+        # q(x_{t-1} | x_t, x_0)   (eq. 6-7)
+        true_mean, true_var = diffusion.posterior_mean_variance(schedule, x_start, x_t, t_batch)
+        model_var = true_var if variance == "posterior" else schedule.gather(schedule.betas, t_batch, x_t)
+        term = gaussian_kl(true_mean, true_var, model_mean, model_var)  # L_{t-1}
+    else:
+        raise ValueError("a batch of terms must be all decoder terms (t = 0) or all reverse steps (t >= 1)")
+    return term.flatten(1).sum(1)
+
+
+@torch.no_grad()
+def bits_per_dim_importance(noise_predictor, schedule: NoiseSchedule, x0: torch.Tensor, steps_per_image: int = 50,
+                            pilot_images: int = 8, uniform_share: float = 0.1, batch_size: int = 500,
+                            generator: torch.Generator | None = None, progress: bool = False,
+                            decoder: str = "discretized", variance: str = "posterior", **model_kwargs) -> dict:
+    """The same bound as :func:`bits_per_dim`, estimated without bias from a few steps per image.
+
+    The sum of the reverse-step terms is an expectation under any distribution q(t) > 0 on
+    t = 1 .. T-1 (importance sampling; Nichol & Dhariwal 2021, section 3.3):
+
+        sum_t L_{t-1} = E_{t ~ q} [ L_{t-1}(t) / q(t) ],
+
+    so K steps drawn from q per image, each with one noise draw, give an unbiased estimate
+    (1/K) sum_k L(t_k) / q(t_k). Its variance is small when q(t) follows the size of the terms:
+    a pilot evaluates every step on the first ``pilot_images`` images and sets
+    q(t) proportional to sqrt(mean L_{t-1}^2) (the variance-minimising choice for the pilot),
+    mixed with a ``uniform_share`` of the uniform distribution so that no step is nearly
+    never drawn. The decoder term L_0 and the prior L_T are computed exactly for every image.
+    Cost: pilot_images x (T-1) + N x (K + 1) network evaluations, against N x T for every step.
+    ``std_error`` is over the images and includes the sampling noise of the steps.
+
+    Returns the keys of :func:`bits_per_dim` (``terms`` and ``timesteps``: the pilot's
+    per-step terms, in bits/dim) plus ``proposal`` (q over t = 1 .. T-1) and
+    ``steps_per_image``.
+    """
+    _check_options(decoder, variance)
+    if not 1 <= pilot_images <= x0.shape[0]:
+        raise ValueError(f"pilot_images must lie in 1..{x0.shape[0]} (the number of images), got {pilot_images}")
+    if steps_per_image < 1 or not 0 < uniform_share <= 1:
+        raise ValueError("steps_per_image must be >= 1 and uniform_share in (0, 1]")
+    T, n, num_dims = schedule.num_steps, x0.shape[0], x0[0].numel()
+    is_module = isinstance(noise_predictor, torch.nn.Module)
+    param = next(noise_predictor.parameters(), None) if is_module else None
+    device = param.device if param is not None else x0.device
+    if is_module:
+        was_training = noise_predictor.training
+        noise_predictor.eval()
+    try:
+        # 1. the pilot: every term on a few images
+        pilot = _step_terms(noise_predictor, schedule, x0[:pilot_images], list(range(T)), batch_size, generator,
+                            progress, decoder, variance, device, model_kwargs)  # (T, P), row 0 = L_0
+        size = pilot[1:].pow(2).mean(1).sqrt()
+        proposal = (1 - uniform_share) * size / size.sum() + uniform_share / (T - 1)  # q(t), t = 1 .. T-1
+        # 2. K steps per image from q, in batches of (image, step) pairs
+        draws = torch.multinomial(proposal.float(), n * steps_per_image, replacement=True, generator=generator) + 1
+        images = torch.arange(n).repeat_interleave(steps_per_image)
+        weighted = torch.zeros(n * steps_per_image, dtype=torch.float64)
+        for start in progress_bar(range(0, len(draws), batch_size), progress, desc="bits/dim", leave=False):
+            t_batch = draws[start:start + batch_size].to(device)
+            x_start = x0[images[start:start + batch_size]].to(device, torch.float64)
+            terms = _terms_at(noise_predictor, schedule, x_start, t_batch, x0.dtype, generator, decoder, variance,
+                              model_kwargs).cpu()
+            weighted[start:start + len(terms)] = terms / proposal[draws[start:start + batch_size] - 1]  # L(t) / q(t)
+        reverse = weighted.reshape(n, steps_per_image).mean(1)
+        decoder_nats = _step_terms(noise_predictor, schedule, x0, [0], batch_size, generator, False, decoder,
+                                   variance, device, model_kwargs)[0]
+    finally:
+        if is_module:
+            noise_predictor.train(was_training)
+    abar_last = schedule.alpha_bars[-1]
+    prior = gaussian_kl(abar_last.sqrt() * x0.to(torch.float64).cpu(), 1 - abar_last, 0.0, 1.0).flatten(1).sum(1)
+    to_bits = 1 / (num_dims * math.log(2))
+    per_image = (prior + decoder_nats + reverse) * to_bits
+    return {
+        "total": per_image.mean().item(),
+        "per_image": per_image,
+        "std_error": (per_image.std() / math.sqrt(n)).item() if n > 1 else float("nan"),
+        "prior": (prior.mean() * to_bits).item(),
+        "terms": pilot.mean(1) * to_bits,
+        "timesteps": torch.arange(T),
+        "proposal": proposal,
+        "steps_per_image": steps_per_image,
+        "decoder": decoder,
+        "variance": variance,
+        "num_dims": num_dims,
+    }
