@@ -17,6 +17,7 @@ import math
 import torch
 
 from ..schedules import NoiseSchedule
+from . import call_reader_function
 
 # A test is failed only when a statistic is this many standard errors from its expected
 # value: for a right answer that happens far less than once in a million runs.
@@ -42,14 +43,6 @@ def _expected_xt(schedule, x0, t, noise) -> torch.Tensor:
     """x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps   (DDPM eq. 4), in float64."""
     abar = _per_example(_alpha_bars(schedule), t, x0)
     return abar.sqrt() * x0.double() + (1 - abar).sqrt() * noise.double()
-
-
-def _call(fn, args, where: str):
-    """(result, None) or (None, message) when the reader's function raised."""
-    try:
-        return fn(*args), None
-    except Exception as error:  # the reader's code: report, never raise
-        return None, f"Not yet: your function raised {type(error).__name__}: {error} ({where})."
 
 
 # ------------------------------------------------------------------------------------
@@ -172,7 +165,7 @@ def check_add_noise(fn, schedule: NoiseSchedule | None = None, num_draws: int = 
             inputs = (x0.clone(), noise.clone())
             kind = "t a (B,) tensor " + str(t.tolist()) if isinstance(t, torch.Tensor) else f"t = {t}, an int"
             where = f"{kind}, T = {T}"
-            out, message = _call(fn, (sched, x0, t.clone() if isinstance(t, torch.Tensor) else t, noise), where)
+            out, message = call_reader_function(fn, (sched, x0, t.clone() if isinstance(t, torch.Tensor) else t, noise), where)
             if message and isinstance(t, torch.Tensor):
                 message += ("\n  With t a (B,) tensor, alpha_bar[t] has shape (B,): reshape it to (B, 1, 1, 1) "
                             "(e.g. .view(-1, 1, 1, 1)) so that each image is scaled by its own number.")
@@ -202,7 +195,7 @@ def check_add_noise(fn, schedule: NoiseSchedule | None = None, num_draws: int = 
                 x0_one = x0[:1].expand(stats_n, -1, -1, -1).contiguous()
                 t_one = int(torch.as_tensor(t).flatten()[0])
                 noise_many = torch.randn(x0_one.shape, generator=generator)
-                many, _ = _call(fn, (sched, x0_one, t_one, noise_many), where)
+                many, _ = call_reader_function(fn, (sched, x0_one, t_one, noise_many), where)
                 if isinstance(t, torch.Tensor) and isinstance(many, torch.Tensor) and \
                         many.shape == x0_one.shape and torch.allclose(many.double(), _expected_xt(sched, x0_one, t_one, noise_many),
                                        rtol=1e-4, atol=1e-5):
@@ -226,7 +219,7 @@ def check_add_noise(fn, schedule: NoiseSchedule | None = None, num_draws: int = 
         x0 = image.expand(num_draws, -1, -1, -1).contiguous()
         noise = torch.randn(x0.shape, generator=generator)
         where = f"t = {t}, {num_draws:,} noise draws"
-        out, message = _call(fn, (sched, x0, t, noise), where)
+        out, message = call_reader_function(fn, (sched, x0, t, noise), where)
         message = message or _check_tensor_out(out, x0, where) or \
             _statistics_message(out, x0, abars[t].item(), where)
         if message:
@@ -261,7 +254,7 @@ def check_training_pairs(fn, schedule: NoiseSchedule | None = None, batch_size: 
         x0 = torch.rand((batch_size, 1, 4, 4), generator=generator) * 2 - 1
         x0_copy = x0.clone()
         where = f"call {call + 1}, x0 of shape {tuple(x0.shape)}"
-        out, message = _call(fn, (sched, x0), where)
+        out, message = call_reader_function(fn, (sched, x0), where)
         if message:
             print(message)
             return False

@@ -17,13 +17,7 @@ import warnings
 import torch
 
 from ..nn.text import Tokenizer
-
-
-def _call(fn, args, where: str):
-    try:
-        return fn(*args), None
-    except Exception as error:  # the reader's code: report, never raise
-        return None, f"Not yet: your function raised {type(error).__name__}: {error} ({where})."
+from . import call_reader_function
 
 
 _VOCABULARY = ("a", "big", "blue", "circle", "in", "left", "red", "small", "the", "top")
@@ -45,7 +39,7 @@ def check_tokenize(fn) -> bool:
             warnings.simplefilter("ignore")  # the reference warns about unknown words and truncation
             expected = tokenizer(text)[0].tolist()
         reference[text] = expected
-        got, error = _call(fn, (text, tokenizer.ids, max_length), f"text {text!r}")
+        got, error = call_reader_function(fn, (text, tokenizer.ids, max_length), f"text {text!r}")
         if error:
             print(error)
             return False
@@ -68,7 +62,7 @@ def check_guidance(fn) -> bool:
     eps_cond, eps_uncond = torch.randn(4, 3, 8, 8, generator=generator), torch.randn(4, 3, 8, 8, generator=generator)
     for w in (0.0, 1.0, 3.0, 7.5):
         expected = eps_uncond + w * (eps_cond - eps_uncond)
-        got, error = _call(fn, (eps_cond.clone(), eps_uncond.clone(), w), f"w = {w}")
+        got, error = call_reader_function(fn, (eps_cond.clone(), eps_uncond.clone(), w), f"w = {w}")
         if error:
             print(error)
             return False

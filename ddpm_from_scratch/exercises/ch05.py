@@ -16,13 +16,7 @@ import math
 import numpy as np
 import torch
 
-
-def _call(fn, args, where: str):
-    """(result, None) or (None, message) when the reader's function raised."""
-    try:
-        return fn(*args), None
-    except Exception as error:  # the reader's code: report, never raise
-        return None, f"Not yet: your function raised {type(error).__name__}: {error} ({where})."
+from . import call_reader_function
 
 
 # ------------------------------------------------------------------------------------
@@ -89,7 +83,7 @@ def check_frechet_distance(fn) -> bool:
     computation of ||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^{1/2}) on three pairs of Gaussians, and that
     it is 0 for identical statistics and symmetric in its two Gaussians."""
     for where, mu1, s1, mu2, s2 in _frechet_cases():
-        out, message = _call(fn, (mu1.copy(), s1.copy(), mu2.copy(), s2.copy()), where)
+        out, message = call_reader_function(fn, (mu1.copy(), s1.copy(), mu2.copy(), s2.copy()), where)
         if message:
             print(message)
             return False
@@ -119,14 +113,14 @@ def check_frechet_distance(fn) -> bool:
         return False
 
     _, mu1, s1, mu2, s2 = _frechet_cases()[1]
-    same, message = _call(fn, (mu1.copy(), s1.copy(), mu1.copy(), s1.copy()), "identical Gaussians")
+    same, message = call_reader_function(fn, (mu1.copy(), s1.copy(), mu1.copy(), s1.copy()), "identical Gaussians")
     if message:
         print(message)
         return False
     if abs(float(np.real(same))) > 1e-6:
         print(f"Not yet: the distance between a Gaussian and itself must be 0; yours gives {float(np.real(same)):.3g}.")
         return False
-    forward, backward = (_call(fn, args, "swapped arguments")[0] for args in
+    forward, backward = (call_reader_function(fn, args, "swapped arguments")[0] for args in
                          ((mu1, s1, mu2, s2), (mu2, s2, mu1, s1)))
     if forward is None or backward is None or abs(float(np.real(forward)) - float(np.real(backward))) > 1e-6:
         print("Not yet: the distance must be symmetric, d(N1, N2) = d(N2, N1); yours changes when the two "
@@ -148,7 +142,7 @@ def check_gaussian_kl(fn, num_draws: int = 400_000) -> bool:
     var1 = torch.tensor([1.0, 0.5, 2.0, 0.01], dtype=torch.float64)
     mean2 = torch.tensor([0.0, -0.2, 0.0, -1.9], dtype=torch.float64)
     var2 = torch.tensor([1.0, 2.0, 0.7, 0.04], dtype=torch.float64)
-    out, message = _call(fn, (mean1.clone(), var1.clone(), mean2.clone(), var2.clone()), "four pairs of Gaussians")
+    out, message = call_reader_function(fn, (mean1.clone(), var1.clone(), mean2.clone(), var2.clone()), "four pairs of Gaussians")
     if message:
         print(message)
         return False

@@ -21,6 +21,7 @@ the simple noise-prediction loss; Nichol & Dhariwal 2021 improve it by learning 
 variances). Lower is better.
 """
 
+import contextlib
 import math
 
 import torch
@@ -110,6 +111,22 @@ def _evaluated_steps(num_steps: int, num_timesteps) -> tuple[list, float]:
     return [1 + int((j + 0.5) * stride) for j in range(num_timesteps)], stride
 
 
+@contextlib.contextmanager
+def _in_eval_mode(noise_predictor, default_device):
+    """Run a network in eval mode and give back its training flag afterwards; yields its device
+    (a plain function, as in the tests, runs on ``default_device``)."""
+    is_module = isinstance(noise_predictor, torch.nn.Module)
+    param = next(noise_predictor.parameters(), None) if is_module else None
+    was_training = is_module and noise_predictor.training
+    if is_module:
+        noise_predictor.eval()
+    try:
+        yield param.device if param is not None else default_device
+    finally:
+        if is_module:
+            noise_predictor.train(was_training)
+
+
 def _check_options(decoder: str, variance: str) -> None:
     if variance not in ("posterior", "beta"):
         raise ValueError(f"variance must be 'posterior' (beta~_t) or 'beta' (beta_t), got {variance!r}")
@@ -181,18 +198,9 @@ def bits_per_dim(noise_predictor, schedule: NoiseSchedule, x0: torch.Tensor, num
     num_dims = x0[0].numel()
     middle, scale = _evaluated_steps(T, num_timesteps)
     timesteps = [0] + middle
-    is_module = isinstance(noise_predictor, torch.nn.Module)
-    param = next(noise_predictor.parameters(), None) if is_module else None
-    device = param.device if param is not None else x0.device
-    if is_module:
-        was_training = noise_predictor.training
-        noise_predictor.eval()
-    try:
+    with _in_eval_mode(noise_predictor, x0.device) as device:
         nats = _step_terms(noise_predictor, schedule, x0, timesteps, batch_size, generator, progress,
                            decoder, variance, device, model_kwargs)
-    finally:
-        if is_module:
-            noise_predictor.train(was_training)
 
     # L_T: q(x_{T-1} | x_0) = N(sqrt(abar_{T-1}) x_0, 1 - abar_{T-1}) against N(0, I)
     abar_last = schedule.alpha_bars[-1]
@@ -286,13 +294,7 @@ def bits_per_dim_importance(noise_predictor, schedule: NoiseSchedule, x0: torch.
     if steps_per_image < 1 or not 0 < uniform_share <= 1:
         raise ValueError("steps_per_image must be >= 1 and uniform_share in (0, 1]")
     T, n, num_dims = schedule.num_steps, x0.shape[0], x0[0].numel()
-    is_module = isinstance(noise_predictor, torch.nn.Module)
-    param = next(noise_predictor.parameters(), None) if is_module else None
-    device = param.device if param is not None else x0.device
-    if is_module:
-        was_training = noise_predictor.training
-        noise_predictor.eval()
-    try:
+    with _in_eval_mode(noise_predictor, x0.device) as device:
         # 1. the pilot: every term on a few images
         pilot = _step_terms(noise_predictor, schedule, x0[:pilot_images], list(range(T)), batch_size, generator,
                             progress, decoder, variance, device, model_kwargs)  # (T, P), row 0 = L_0
@@ -311,9 +313,6 @@ def bits_per_dim_importance(noise_predictor, schedule: NoiseSchedule, x0: torch.
         reverse = weighted.reshape(n, steps_per_image).mean(1)
         decoder_nats = _step_terms(noise_predictor, schedule, x0, [0], batch_size, generator, False, decoder,
                                    variance, device, model_kwargs)[0]
-    finally:
-        if is_module:
-            noise_predictor.train(was_training)
     abar_last = schedule.alpha_bars[-1]
     prior = gaussian_kl(abar_last.sqrt() * x0.to(torch.float64).cpu(), 1 - abar_last, 0.0, 1.0).flatten(1).sum(1)
     to_bits = 1 / (num_dims * math.log(2))
