@@ -2,10 +2,12 @@
 
 import time
 
+import numpy as np
 import torch
 
 from . import diffusion
-from .metrics import (bits_per_dim, bits_per_dim_importance, class_entropy_bits, embed_images, fid_and_floor, kid, quantize_to_8bit,
+from .metrics import (bits_per_dim, bits_per_dim_importance, class_entropy_bits, embed_images, fid_and_floor,
+                      fid_infinity, kid, quantize_to_8bit,
                       recognisable_fraction)
 
 
@@ -45,6 +47,9 @@ def evaluate_digits(model, schedule, num_samples: int = 1000, sampler: str = "dd
       digits, so that both compare m images with m images (``fid_num_images`` = m). The floor
       uses held-out digits only: the classifier was trained on the train split, and train
       digits would sit unusually well in its embedding, raising the floor;
+    - ``fid_infinity``: FID extrapolated to infinitely many images (``metrics.fid_infinity``,
+      generated vs test digits), and ``fid_real_floor_infinity`` the same for the two halves A, B
+      (about 0): FID at one finite size carries a model-dependent bias that can reorder models;
     - KID on the same embeddings, all generated vs all test digits (KID is unbiased at any size);
     - ``bpd_images > 0``: bits/dim of the variational bound on that many test digits drawn at random
       (seed ``seed``), estimated without bias from ``bpd_steps`` importance-sampled steps per image
@@ -75,6 +80,8 @@ def evaluate_digits(model, schedule, num_samples: int = 1000, sampler: str = "dd
         "fid": round(matched["fid"], 4),
         "fid_real_floor": round(matched["floor"], 4),
         "fid_num_images": matched["num_images"],
+        "fid_infinity": round(fid_infinity(test_features, fake_features, seed=seed)["fid_infinity"], 4),
+        "fid_real_floor_infinity": round(fid_infinity(*_halves(test_features, seed), seed=seed)["fid_infinity"], 4),
         "kid": round(kid_mean, 5),
         "kid_std_error": round(kid_se, 5),
     }
@@ -107,6 +114,13 @@ def evaluate_digits(model, schedule, num_samples: int = 1000, sampler: str = "dd
         "seed": seed,
         "sampling_time_s": round(sample_time, 1),
     }
+
+
+def _halves(features, seed: int):
+    """Two disjoint random halves of a set of embeddings (the floor's two real sets)."""
+    order = np.random.default_rng(seed).permutation(len(features))
+    half = len(features) // 2
+    return features[order[:half]], features[order[half:2 * half]]
 
 
 def evaluate_digits_classifier(classifier, threshold: float = 0.9, seed: int = 0) -> dict:

@@ -374,3 +374,28 @@ def test_importance_sampling_rejects_bad_options():
         metrics.bits_per_dim_importance(lambda x, t: x, schedule, torch.zeros(3, 2), pilot_images=5)
     with pytest.raises(ValueError, match="decoder"):
         metrics.bits_per_dim_importance(lambda x, t: x, schedule, torch.zeros(3, 2), decoder="bins")
+
+
+def test_fid_infinity_removes_the_finite_sample_bias():
+    """Two known Gaussians in 32 dimensions: FID from 600 samples each is biased upward (by about
+    0.7 here, in every one of 5 draws), while the extrapolation to m -> infinity is off by about 0
+    on average (its errors of either sign cancel over the draws)."""
+    errors_full, errors_inf = [], []
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        d = 32
+        a, b = rng.normal(size=(d, d)), rng.normal(size=(d, d))
+        s1, s2 = a @ a.T / d + 0.1 * np.eye(d), b @ b.T / d + 0.1 * np.eye(d)
+        mu1, mu2 = np.zeros(d), np.full(d, 0.1)
+        true = metrics.frechet_distance(mu1, s1, mu2, s2)
+        x, y = rng.multivariate_normal(mu1, s1, 600), rng.multivariate_normal(mu2, s2, 600)
+        errors_full.append(metrics.fid_from_features(x, y) - true)
+        errors_inf.append(metrics.fid_infinity(x, y, seed=seed)["fid_infinity"] - true)
+    assert min(errors_full) > 0 and np.mean(errors_full) > 0.4
+    assert abs(np.mean(errors_inf)) < 0.2
+
+
+def test_fid_infinity_needs_two_sizes():
+    x = np.random.default_rng(0).normal(size=(50, 4))
+    with pytest.raises(ValueError, match="two sizes"):
+        metrics.fid_infinity(x, x, sizes=[50])

@@ -3,7 +3,7 @@
 from .alignment import attribute_accuracy, prompt_agreement, read_attributes
 
 from .recognisable import class_entropy_bits, recognisable_fraction
-from .fid import (embed_images, fid, fid_and_floor, fid_from_features, frechet_distance, gaussian_statistics, kid,
+from .fid import (embed_images, fid, fid_and_floor, fid_infinity, fid_from_features, frechet_distance, gaussian_statistics, kid,
                   real_data_floor)
 from .likelihood import (bits_per_dim, bits_per_dim_importance, discretized_gaussian_log_likelihood, gaussian_kl, gaussian_log_likelihood,
                          kl_from_samples, quantize_to_8bit)

@@ -160,6 +160,35 @@ def fid_and_floor(real_features, generated_features, seed: int = 0) -> dict:
     }
 
 
+def fid_infinity(real_features, generated_features, sizes=None, draws: int = 5, seed: int = 0) -> dict:
+    """FID extrapolated to infinitely many images ("FID_inf", Chong & Forsyth 2020).
+
+    The bias of FID computed from m images per set is, to first order, proportional to 1/m
+    (the covariance estimates are off by O(1/m)), and its size depends on the model, so two
+    models compared at one finite m can swap places. Here FID is computed at several sizes m
+    (random subsets of both sets, ``draws`` times each, averaged), a line FID_m = a + b / m is
+    fitted by least squares, and its intercept a is the estimate for m -> infinity.
+
+    ``sizes`` default: 6 sizes from N/4 to N, N = the smaller set. Returns ``{"fid_infinity": a,
+    "slope": b, "sizes": [...], "fids": [...]}``.
+    """
+    real = np.asarray(real_features, np.float64)
+    generated = np.asarray(generated_features, np.float64)
+    n = min(len(real), len(generated))
+    sizes = sorted(set(int(m) for m in (sizes if sizes is not None else np.linspace(n / 4, n, 6))))
+    if sizes[0] < 2 or sizes[-1] > n or len(sizes) < 2:
+        raise ValueError(f"need at least two sizes between 2 and {n} (the smaller set), got {sizes}")
+    rng = np.random.default_rng(seed)
+    fids = []
+    for m in sizes:
+        repeats = 1 if m == len(real) == len(generated) else draws  # the whole of both sets: one value
+        fids.append(np.mean([fid_from_features(real[rng.choice(len(real), m, replace=False)],
+                                               generated[rng.choice(len(generated), m, replace=False)])
+                             for _ in range(repeats)]))
+    slope, intercept = np.polyfit(1.0 / np.array(sizes), np.array(fids), 1)  # FID_m = a + b / m
+    return {"fid_infinity": float(intercept), "slope": float(slope), "sizes": sizes, "fids": [float(f) for f in fids]}
+
+
 def kid(features1, features2, num_subsets: int = 10, subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
     """Kernel inception distance between embeddings (N1, D) and (N2, D): ``(mean, std_error)``.
 
