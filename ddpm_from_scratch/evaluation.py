@@ -193,12 +193,12 @@ def evaluate_shapes(model, schedule, classifier=None, num_samples: int = 500, gu
 def evaluate_shapes_classifier(classifier, num_scenes: int = 2000, seed: int = 1) -> dict:
     """The judge judged: how often it reads all four attributes of fresh real scenes right."""
     from .data import shapes
-    from .metrics import attribute_accuracy
+    from .metrics import prompt_agreement
 
     results = {}
     for split, heldout in (("seen", False), ("heldout", True)):
         images, _, attributes = shapes.make_scenes(num_scenes, classifier.config.image_size, seed=seed, heldout=heldout)
-        accuracy = attribute_accuracy(classifier, images, attributes)
+        accuracy = prompt_agreement(classifier, images, attributes)  # real scenes: the judge's own accuracy
         results[f"accuracy_{split}"] = round(accuracy["agreement"], 4)
         results[f"per_attribute_{split}"] = {k: round(v, 4) for k, v in accuracy["per_attribute"].items()}
     return results | {"scenes_per_split": num_scenes, "seed": seed}

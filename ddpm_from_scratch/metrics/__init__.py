@@ -1,6 +1,6 @@
 """Measuring generative models (chapters 02, 03 and 05)."""
 
-from .alignment import attribute_accuracy, prompt_agreement, read_attributes
+from .alignment import prompt_agreement, read_attributes
 
 from .recognisable import class_entropy_bits, recognisable_fraction
 from .fid import (embed_images, fid, fid_and_floor, fid_infinity, fid_from_features, frechet_distance, gaussian_statistics, kid,

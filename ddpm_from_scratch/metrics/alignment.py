@@ -5,7 +5,7 @@ position back from an image. *Prompt agreement* is the fraction of generated ima
 every attribute, as read back, is the one the prompt asked for: one wrong colour and the
 image counts as a miss. Per-attribute accuracies say which word the model gets wrong.
 
-The metric is only as good as its reader, so ``attribute_accuracy`` checks the classifier
+The metric is only as good as its reader, so the same function checks the classifier
 itself on real scenes first (the book asks for >= 0.99).
 """
 
@@ -43,7 +43,3 @@ def prompt_agreement(classifier, images: torch.Tensor, attributes: list) -> dict
         "per_attribute": {name: correct[:, i].float().mean().item() for i, name in enumerate(ATTRIBUTES)},
     }
 
-
-def attribute_accuracy(classifier, images: torch.Tensor, attributes: list) -> dict:
-    """The classifier on *real* scenes: the same numbers, read as the judge's own accuracy."""
-    return prompt_agreement(classifier, images, attributes)

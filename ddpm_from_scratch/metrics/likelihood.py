@@ -194,28 +194,33 @@ def bits_per_dim(noise_predictor, schedule: NoiseSchedule, x0: torch.Tensor, num
     the evaluated steps >= 1), ``decoder``, ``variance``, ``num_dims``.
     """
     _check_options(decoder, variance)
-    T, n = schedule.num_steps, x0.shape[0]
-    num_dims = x0[0].numel()
+    T = schedule.num_steps
     middle, scale = _evaluated_steps(T, num_timesteps)
     timesteps = [0] + middle
     with _in_eval_mode(noise_predictor, x0.device) as device:
         nats = _step_terms(noise_predictor, schedule, x0, timesteps, batch_size, generator, progress,
                            decoder, variance, device, model_kwargs)
 
+    return _summary(schedule, x0, nats[0], scale * nats[1:].sum(0), nats.mean(1),
+                    torch.tensor(timesteps, dtype=torch.long), decoder, variance)
+
+
+def _summary(schedule, x0, decoder_nats, reverse_nats, terms, timesteps, decoder, variance) -> dict:
+    """The bound per image in bits/dim: the exact prior L_T + the decoder L_0 + the reverse steps
+    (all nats per image), and the fields both estimators return."""
     # L_T: q(x_{T-1} | x_0) = N(sqrt(abar_{T-1}) x_0, 1 - abar_{T-1}) against N(0, I)
     abar_last = schedule.alpha_bars[-1]
-    x_all = x0.to(torch.float64).cpu()
-    prior = gaussian_kl(abar_last.sqrt() * x_all, 1 - abar_last, 0.0, 1.0).flatten(1).sum(1)
-
+    prior = gaussian_kl(abar_last.sqrt() * x0.to(torch.float64).cpu(), 1 - abar_last, 0.0, 1.0).flatten(1).sum(1)
+    n, num_dims = x0.shape[0], x0[0].numel()
     to_bits = 1 / (num_dims * math.log(2))
-    per_image = (prior + nats[0] + scale * nats[1:].sum(0)) * to_bits
+    per_image = (prior + decoder_nats + reverse_nats) * to_bits
     return {
         "total": per_image.mean().item(),
         "per_image": per_image,
         "std_error": (per_image.std() / math.sqrt(n)).item() if n > 1 else float("nan"),
         "prior": (prior.mean() * to_bits).item(),
-        "terms": nats.mean(1) * to_bits,
-        "timesteps": torch.tensor(timesteps, dtype=torch.long),
+        "terms": terms * to_bits,
+        "timesteps": timesteps,
         "decoder": decoder,
         "variance": variance,
         "num_dims": num_dims,
@@ -293,7 +298,7 @@ def bits_per_dim_importance(noise_predictor, schedule: NoiseSchedule, x0: torch.
         raise ValueError(f"pilot_images must lie in 1..{x0.shape[0]} (the number of images), got {pilot_images}")
     if steps_per_image < 1 or not 0 < uniform_share <= 1:
         raise ValueError("steps_per_image must be >= 1 and uniform_share in (0, 1]")
-    T, n, num_dims = schedule.num_steps, x0.shape[0], x0[0].numel()
+    T, n = schedule.num_steps, x0.shape[0]
     with _in_eval_mode(noise_predictor, x0.device) as device:
         # 1. the pilot: every term on a few images
         pilot = _step_terms(noise_predictor, schedule, x0[:pilot_images], list(range(T)), batch_size, generator,
@@ -313,20 +318,5 @@ def bits_per_dim_importance(noise_predictor, schedule: NoiseSchedule, x0: torch.
         reverse = weighted.reshape(n, steps_per_image).mean(1)
         decoder_nats = _step_terms(noise_predictor, schedule, x0, [0], batch_size, generator, False, decoder,
                                    variance, device, model_kwargs)[0]
-    abar_last = schedule.alpha_bars[-1]
-    prior = gaussian_kl(abar_last.sqrt() * x0.to(torch.float64).cpu(), 1 - abar_last, 0.0, 1.0).flatten(1).sum(1)
-    to_bits = 1 / (num_dims * math.log(2))
-    per_image = (prior + decoder_nats + reverse) * to_bits
-    return {
-        "total": per_image.mean().item(),
-        "per_image": per_image,
-        "std_error": (per_image.std() / math.sqrt(n)).item() if n > 1 else float("nan"),
-        "prior": (prior.mean() * to_bits).item(),
-        "terms": pilot.mean(1) * to_bits,
-        "timesteps": torch.arange(T),
-        "proposal": proposal,
-        "steps_per_image": steps_per_image,
-        "decoder": decoder,
-        "variance": variance,
-        "num_dims": num_dims,
-    }
+    return _summary(schedule, x0, decoder_nats, reverse, pilot.mean(1), torch.arange(T), decoder, variance) | {
+        "proposal": proposal, "steps_per_image": steps_per_image}
