@@ -8,6 +8,7 @@
 """
 
 import argparse
+import inspect
 import json
 import platform
 import shlex
@@ -19,7 +20,12 @@ import torch
 
 from . import pretrained
 from .budget import default_device
+from .checkpoints import CheckpointError
 from .recipes import RECIPES, get_recipe, make_trainer
+
+
+class UsageError(Exception):
+    """A mistake on the command line: printed as one line, exit status 2."""
 
 
 def _hardware(device) -> str:
@@ -34,8 +40,8 @@ def _checkpoint_for(args) -> Path:
         return Path(args.checkpoint)
     path = pretrained.CHECKPOINT_DIR / f"{args.recipe}.pt"
     if not path.exists():
-        sys.exit(f"error: no shipped checkpoint for recipe {args.recipe!r}; train one with "
-                 f"`python -m ddpm_from_scratch train --recipe {args.recipe}` and pass --checkpoint")
+        raise UsageError(f"no shipped checkpoint for recipe {args.recipe!r}; train one with "
+                         f"`python -m ddpm_from_scratch train --recipe {args.recipe}` and pass --checkpoint")
     return path
 
 
@@ -43,9 +49,11 @@ def cmd_train(args) -> None:
     recipe = get_recipe(args.recipe)
     device = torch.device(args.device) if args.device else default_device()
     out = Path(args.out or f"runs/{recipe.name}")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; give a directory for the run's checkpoints")
     checkpoint = out / "checkpoint.pt"
     if checkpoint.exists() and not args.resume:
-        sys.exit(f"error: {checkpoint} exists; pass --resume to continue it, or --out to start a new run")
+        raise UsageError(f"{checkpoint} exists; pass --resume to continue it, or --out to start a new run")
     trainer = make_trainer(recipe, checkpoint, resume=args.resume, device=device, steps=args.steps)
     print(f"training recipe {recipe.name!r} ({recipe.description}) on {device}, "
           f"from step {trainer.step} to {trainer.config.steps}; checkpoints in {checkpoint}")
@@ -59,6 +67,7 @@ def cmd_train(args) -> None:
         "batch_size": trainer.config.batch_size,
         "wall_time_s": round(trainer.wall_time, 1),
         "hardware": _hardware(device),
+        "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "parameters": sum(p.numel() for p in trainer.model.parameters()),
         "final_loss_avg_last_100": sum(trainer.losses[-100:]) / max(len(trainer.losses[-100:]), 1),
@@ -79,49 +88,41 @@ def cmd_sample(args) -> None:
     from . import diffusion, viz
 
     recipe = get_recipe(args.recipe)
-    if recipe.objective != "denoising":
-        sys.exit(f"error: recipe {recipe.name!r} is a classifier, not a generative model")
     path = _checkpoint_for(args)
     device = torch.device(args.device) if args.device else default_device()
     loaded = pretrained.load_file(path, device)
-    model = loaded.model
-    c = model.config  # images for image models (a text model samples unconditionally here: see `generate`)
-    shape = (args.num_samples, 2) if not hasattr(c, "image_size") else (
-        args.num_samples, c.image_channels, c.image_size, c.image_size)
-    x = diffusion.sample(model, loaded.schedule, shape, sampler=args.sampler, steps=args.steps,
-                         clip_x0=len(shape) == 4,  # images live in [-1, 1]; 2-D toys do not
-                         generator=torch.Generator().manual_seed(args.seed), progress=not args.quiet)
+    if loaded.schedule is None or not hasattr(loaded.model, "sample_shape"):
+        raise UsageError(f"{path} (recipe {recipe.name!r}) is not a generative model: nothing to sample")
+    # the model says what it samples; a text model samples unconditionally here (see `generate`)
+    sampler = args.sampler or "ddim"
+    x = diffusion.sample(loaded.model, loaded.schedule, args.num_samples, sampler=sampler,
+                         steps=(args.steps or 50) if sampler == "ddim" else None,
+                         generator=torch.Generator().manual_seed(args.seed or 0), progress=not args.quiet)
     fig = viz.show_images(x) if x.ndim == 4 else viz.show_points(x)
     fig.savefig(args.out, dpi=150, bbox_inches="tight")
     print(f"wrote {args.num_samples} samples to {args.out}")
 
 
-def cmd_evaluate(args) -> None:
-    from . import evaluation
+# evaluate's options, as the recipes' evaluators name them (None: not given on the command line)
+EVALUATE_OPTIONS = ("num_samples", "sampler", "steps", "eta", "seed", "guidance_scale", "bpd_images", "bpd_steps")
 
+
+def cmd_evaluate(args) -> None:
     recipe = get_recipe(args.recipe)
-    if recipe.name not in ("digits", "digits_classifier", "shapes", "shapes_classifier"):
-        sys.exit(f"error: evaluate knows the digits, digits_classifier, shapes and shapes_classifier recipes, "
-                 f"not {recipe.name!r}")
+    if recipe.evaluate is None:
+        known = ", ".join(name for name, r in RECIPES.items() if r.evaluate is not None)
+        raise UsageError(f"recipe {recipe.name!r} has no evaluator; evaluate knows: {known}")
+    accepted = inspect.signature(recipe.evaluate).parameters
+    options = {name: getattr(args, name) for name in EVALUATE_OPTIONS if getattr(args, name) is not None}
+    unused = [f"--{name.replace('_', '-')}" for name in options if name not in accepted]
+    if unused:
+        raise UsageError(f"evaluate --recipe {recipe.name} does not use {', '.join(unused)}")
+    if "progress" in accepted:
+        options["progress"] = not args.quiet
     path = _checkpoint_for(args)
     device = torch.device(args.device) if args.device else default_device()
     start = time.perf_counter()
-    loaded = pretrained.load_file(path, device)
-    if recipe.name == "digits_classifier":
-        results = evaluation.evaluate_digits_classifier(loaded.model, seed=args.seed)
-    elif recipe.name == "shapes_classifier":
-        results = evaluation.evaluate_shapes_classifier(loaded.model, seed=args.seed + 1)
-    elif recipe.name == "shapes":
-        results = evaluation.evaluate_shapes(loaded.model, loaded.schedule, num_samples=args.num_samples or 500,
-                                             guidance_scale=_guidance_scale(args, loaded.card), compare_scales=(1.0,),
-                                             sampler=args.sampler, steps=args.steps or 50, seed=args.seed,
-                                             progress=not args.quiet)
-    else:
-        results = evaluation.evaluate_digits(loaded.model, loaded.schedule,
-                                  num_samples=args.num_samples or 1000, sampler=args.sampler, steps=args.steps or 100,
-                                  seed=args.seed, bpd_images=args.bpd_images, progress=not args.quiet,
-                                  bpd_steps=args.bpd_steps or None,
-                                  eta=args.eta)
+    results = recipe.evaluate(pretrained.load_file(path, device), **options)
     results["checkpoint"] = str(path)
     results["wall_time_s"] = round(time.perf_counter() - start, 1)
     if args.write_card:
@@ -146,15 +147,41 @@ def cmd_generate(args) -> None:
     device = torch.device(args.device) if args.device else default_device()
     loaded = pretrained.load_file(path, device)
     if not hasattr(loaded.model, "tokenizer"):
-        sys.exit(f"error: {path} is not a text-to-image model; pass a checkpoint of the shapes recipe")
+        raise UsageError(f"{path} is not a text-to-image model; pass a checkpoint of the shapes recipe")
     prompts = [p for p in args.prompts for _ in range(args.num_images)]
     scale = _guidance_scale(args, loaded.card)
-    images = text_to_image(loaded.model, loaded.schedule, prompts, guidance_scale=scale, sampler=args.sampler,
-                           steps=args.steps or 50, seed=args.seed, progress=not args.quiet)
+    images = text_to_image(loaded.model, loaded.schedule, prompts, guidance_scale=scale, sampler=args.sampler or "ddim",
+                           steps=args.steps or 50, seed=args.seed or 0, progress=not args.quiet)
     titles = [p or "(empty prompt: unconditional)" for p in prompts]
     fig = viz.show_captioned(images, titles, ncols=args.num_images if len(args.prompts) > 1 else min(len(prompts), 8))
     fig.savefig(args.out, dpi=150, bbox_inches="tight")
     print(f"wrote {len(images)} image(s) for {len(args.prompts)} prompt(s) to {args.out} (guidance scale {scale:g})")
+
+
+def _whole_number(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more, got {value}")
+        return value
+
+    return parse
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {value}")
+    return value
+
+
+positive, non_negative = _whole_number(1), _whole_number(0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -175,34 +202,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     sampling = argparse.ArgumentParser(add_help=False)  # options shared by sample and evaluate
     sampling.add_argument("--checkpoint", help="a checkpoint file (default: the shipped one)")
-    sampling.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddim")
-    sampling.add_argument("--steps", type=int, default=None,
+    sampling.add_argument("--sampler", choices=["ddpm", "ddim"], default=None, help="default: ddim")
+    sampling.add_argument("--steps", type=positive, default=None,
                           help="sampling steps for DDIM (default: 50 for sample, 100 for evaluate)")
-    sampling.add_argument("--seed", type=int, default=0)
+    sampling.add_argument("--seed", type=non_negative, default=None, help="default: 0")
 
     p = add("train", "Train a recipe's model; checkpoints go to runs/RECIPE/ (or --out).")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in the output directory")
-    p.add_argument("--steps", type=int, help="total training steps (default: the recipe's)")
+    p.add_argument("--steps", type=positive, help="total training steps (default: the recipe's)")
     p.add_argument("--out", help="output directory (default: runs/RECIPE)")
     p.add_argument("--ship", action="store_true", help="copy the exported weights and card into the package")
     p.set_defaults(run=cmd_train)
 
     p = add("sample", "Draw samples from a trained model and save them as a PNG grid.", [sampling])
-    p.add_argument("--num-samples", type=int, default=64)
+    p.add_argument("--num-samples", type=positive, default=64)
     p.add_argument("--out", default="samples.png", help="PNG file to write")
     p.set_defaults(run=cmd_sample)
 
     p = add("evaluate", "Measure a model; the last line printed is one JSON object.", [sampling])
-    p.add_argument("--num-samples", type=int, default=None,
+    p.add_argument("--num-samples", type=positive, default=None,
                    help="generated images (default: 1000 for digits; 500 seen + 500 held-out prompts for shapes)")
     p.add_argument("--guidance-scale", type=float, default=None,
                    help="classifier-free guidance for shapes (default: the card's; the figure at 1 is always added)")
-    p.add_argument("--bpd-images", type=int, default=0,
+    p.add_argument("--bpd-images", type=non_negative, default=None,
                    help="also compute bits/dim on this many random test digits")
-    p.add_argument("--bpd-steps", type=int, default=50,
+    p.add_argument("--bpd-steps", type=non_negative, default=None,
                    help="importance-sampled steps per image for bits/dim (unbiased; 0: every one of the 1000 steps, "
-                        "~0.5 s per image on a CPU)")
-    p.add_argument("--eta", type=float, default=0.0,
+                        "~0.5 s per image on a CPU; default 50)")
+    p.add_argument("--eta", type=_fraction, default=None,
                    help="DDIM noise level for digits: 0 deterministic (default), 1 as noisy as DDPM (chapter 05)")
     p.add_argument("--write-card", action="store_true", help="store the metrics in the checkpoint's card")
     p.set_defaults(run=cmd_evaluate)
@@ -214,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
                                         "(\"\") generates without text.")
     p.add_argument("prompts", nargs="+", metavar="PROMPT", help='e.g. "a small red circle in the top left"')
     p.add_argument("--out", default="generated.png", help="PNG file to write")
-    p.add_argument("--num-images", type=int, default=1, help="images per prompt (one row each)")
+    p.add_argument("--num-images", type=positive, default=1, help="images per prompt (one row each)")
     p.add_argument("--guidance-scale", type=float, default=None, help="classifier-free guidance (default: the card's)")
     p.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -223,8 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> None:
-    args = build_parser().parse_args(argv)
-    args.run(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.run(args)
+    except (UsageError, CheckpointError, FileNotFoundError) as error:  # the reader's mistake: one line, status 2
+        parser.exit(2, f"error: {error}\n")
 
 
 if __name__ == "__main__":

@@ -83,11 +83,19 @@ def make_training_pairs(schedule: NoiseSchedule, x0: torch.Tensor, generator: to
     return add_noise(schedule, x0, t, noise), t, noise
 
 
-def denoising_loss(noise_predictor, schedule: NoiseSchedule, x0: torch.Tensor,
-                   generator: torch.Generator | None = None, **model_kwargs) -> torch.Tensor:
-    """L_simple = E || eps - eps_theta(x_t, t) ||^2   (DDPM eq. 14, Algorithm 1)."""
-    x_t, t, noise = make_training_pairs(schedule, x0, generator)
-    return F.mse_loss(noise_predictor(x_t, t, **model_kwargs), noise)
+def denoising_loss(noise_predictor, schedule: NoiseSchedule, batch, generator: torch.Generator | None = None
+                   ) -> torch.Tensor:
+    """L_simple = E || eps - eps_theta(x_t, t, c) ||^2   (DDPM eq. 14, Algorithm 1).
+
+    ``batch`` is the clean data ``x0`` (a tensor) or a dict ``{"x0": ..., **conditions}``: each
+    condition (``text`` token ids, a ``low_res`` image, ``class_labels``) goes to the network
+    under its own name, so one loss trains every noise predictor of the book.
+    """
+    conditions = dict(batch) if isinstance(batch, dict) else {"x0": batch}
+    if "x0" not in conditions:
+        raise ValueError(f"a diffusion batch needs the clean data under 'x0'; got keys {sorted(conditions)}")
+    x_t, t, noise = make_training_pairs(schedule, conditions.pop("x0"), generator)
+    return F.mse_loss(noise_predictor(x_t, t, **conditions), noise)
 
 
 # ------------------------------------------------------------------------------------
@@ -174,18 +182,19 @@ def denoise(noise_predictor, schedule: NoiseSchedule, x_t: torch.Tensor, t: int,
     return ddpm_step(schedule, eps, t, x_t, generator=generator, clip_x0=clip_x0)
 
 
-def guided_noise_predictor(noise_predictor, cond, guidance_scale: float = 1.0):
+def guided_noise_predictor(noise_predictor, text, guidance_scale: float = 1.0):
     """Classifier-free guidance (Ho & Salimans 2022, eq. 6): a noise predictor that mixes the
     conditional and the unconditional predictions of one network,
 
         eps~(x_t, t, c) = eps(x_t, t, empty) + w * (eps(x_t, t, c) - eps(x_t, t, empty)).
 
     w = 1 is the plain conditional model; w > 1 pushes samples further towards what the
-    condition says; w = 0 ignores it. The network's "empty" input is what it returns for
-    ``cond=None`` (for text: the empty caption it was trained on 10% of the time).
+    condition says; w = 0 ignores it. (Ho & Salimans write the same mix as (1 + w') eps_c - w' eps_u,
+    so their w' is our w - 1.) The network's "empty" input is what it returns for ``text=None``
+    (the empty caption it was trained on 10% of the time).
     """
     def predict(x_t, t, **model_kwargs):
-        eps_cond = noise_predictor(x_t, t, cond=cond, **model_kwargs)
+        eps_cond = noise_predictor(x_t, t, text=text, **model_kwargs)
         if guidance_scale == 1.0:
             return eps_cond
         eps_uncond = noise_predictor(x_t, t, **model_kwargs)
@@ -213,19 +222,46 @@ def sampling_timesteps(schedule: NoiseSchedule, steps: int) -> list:
     return torch.linspace(schedule.num_steps - 1, 0, steps).round().long().unique_consecutive().tolist()
 
 
+def clip_for(noise_predictor, clip_x0: bool | None) -> bool:
+    """Whether to clip the predicted clean image to [-1, 1]: ``clip_x0`` if given, else whenever the model
+    says its data has that range (``model.data_range``). Latents have no range: clipping them is refused."""
+    data_range = getattr(noise_predictor, "data_range", None)
+    if clip_x0 is None:
+        return data_range is not None
+    if clip_x0 and data_range is None and hasattr(noise_predictor, "data_range"):
+        raise ValueError(f"{type(noise_predictor).__name__} samples data without a fixed range (latents or points): "
+                         "clip_x0=True would clamp them to [-1, 1] and distort them; leave clip_x0 unset")
+    return clip_x0
+
+
+def sample_shape(noise_predictor, shape) -> tuple:
+    """``shape`` as a tuple: a number of samples becomes (n, *model.sample_shape)."""
+    if isinstance(shape, int):
+        if not hasattr(noise_predictor, "sample_shape"):
+            raise TypeError(f"{type(noise_predictor).__name__} does not say what it samples (no sample_shape): "
+                            "pass the full shape, e.g. (16, 1, 16, 16)")
+        return (shape, *noise_predictor.sample_shape)
+    return tuple(shape)
+
+
 @torch.no_grad()
 def sample(noise_predictor, schedule: NoiseSchedule, shape, sampler: str = "ddpm", steps: int | None = None,
-           eta: float = 0.0, generator: torch.Generator | None = None, device=None, clip_x0: bool = False,
-           progress: bool = True, return_trajectory: bool = False, cond=None, guidance_scale: float = 1.0,
+           eta: float = 0.0, generator: torch.Generator | None = None, device=None, clip_x0: bool | None = None,
+           progress: bool = True, return_trajectory: bool = False, text=None, guidance_scale: float = 1.0,
            **model_kwargs):
     """The reverse process: start from pure noise x_{T-1} ~ N(0, I) and denoise step by step.
 
-    ``sampler="ddpm"`` visits all T steps (DDPM Algorithm 2); ``"ddim"`` visits ``steps``
-    evenly spaced ones (DDIM eq. 12, deterministic when eta = 0). ``cond`` (e.g. caption
-    token ids, one row per sample) conditions a network that takes ``cond=``, with
-    classifier-free ``guidance_scale`` (see ``guided_noise_predictor``). Returns the samples
-    (shape ``shape``), or ``(samples, Trajectory)`` when ``return_trajectory``.
+    ``shape`` is the number of samples (the model says the rest: ``model.sample_shape``) or a
+    full shape. ``sampler="ddpm"`` visits all T steps (DDPM Algorithm 2); ``"ddim"`` visits
+    ``steps`` evenly spaced ones (DDIM eq. 12, deterministic when eta = 0). ``clip_x0``
+    (default: whenever the model has a ``data_range``) keeps the predicted clean image in
+    [-1, 1]. ``text`` (caption token ids, one row per sample) conditions a text model, with
+    classifier-free ``guidance_scale`` (see ``guided_noise_predictor``); other conditions go
+    to the network as keywords. Returns the samples, or ``(samples, Trajectory)`` when
+    ``return_trajectory``.
     """
+    shape = sample_shape(noise_predictor, shape)
+    clip_x0 = clip_for(noise_predictor, clip_x0)
     if device is None:
         device = next(noise_predictor.parameters()).device
     if sampler == "ddpm":
@@ -241,12 +277,12 @@ def sample(noise_predictor, schedule: NoiseSchedule, shape, sampler: str = "ddpm
     was_training = noise_predictor.training
     noise_predictor.eval()
     network = noise_predictor
-    if cond is not None:
-        if len(cond) != shape[0]:
-            raise ValueError(f"cond has {len(cond)} rows but {shape[0]} samples were asked for: one condition per sample")
-        noise_predictor = guided_noise_predictor(network, cond.to(device), guidance_scale)
+    if text is not None:
+        if len(text) != shape[0]:
+            raise ValueError(f"text has {len(text)} rows but {shape[0]} samples were asked for: one caption per sample")
+        noise_predictor = guided_noise_predictor(network, text.to(device), guidance_scale)
     elif guidance_scale != 1.0:
-        raise ValueError("guidance_scale needs a condition: pass cond=... (e.g. model.tokenizer(prompts))")
+        raise ValueError("guidance_scale needs a condition: pass text=... (e.g. model.tokenizer(prompts))")
     start = torch.randn(tuple(shape), generator=generator,
                         device=generator.device if generator is not None else device)
     x = start.to(device)

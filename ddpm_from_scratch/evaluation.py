@@ -1,4 +1,9 @@
-"""Evaluate the book's models with the book's own measures (chapters 02 and 05; ``cli evaluate``)."""
+"""Evaluate the book's models with the book's own measures (chapters 02, 03 and 05; ``cli evaluate``).
+
+``evaluate_*`` take a model and say everything in their arguments; the ``report_*``
+functions are the recipes' evaluators behind ``evaluate --recipe NAME``: each takes a
+loaded checkpoint (``pretrained.Pretrained``) and the command line's options by name.
+"""
 
 import time
 
@@ -12,28 +17,29 @@ from .metrics import (bits_per_dim, bits_per_dim_importance, class_entropy_bits,
 
 
 def generate(model, schedule, num_samples: int, sampler: str = "ddim", steps: int | None = 100,
-             seed: int = 0, batch_size: int = 250, clip_x0: bool = True, progress: bool = False,
+             seed: int = 0, batch_size: int = 250, clip_x0: bool | None = None, progress: bool = False,
              eta: float = 0.0) -> torch.Tensor:
-    """``num_samples`` images from ``model``, in batches, on the CPU; one seed fixes them all.
+    """``num_samples`` samples from ``model`` (each of ``model.sample_shape``), in batches, on the CPU;
+    one seed fixes them all. Images come back clamped to the model's ``data_range``.
 
-    ``clip_x0`` keeps the predicted clean image in [-1, 1] at every step. DDIM needs it with
-    the cosine schedule: its last alpha_bar is ~2e-9, so x0_hat = (x_t - sqrt(1 - abar) eps) / sqrt(abar)
-    magnifies any error in eps by ~2e4 on the first step. ``eta`` is DDIM's noise level
-    (0: deterministic; 1: as much fresh noise per step as DDPM).
+    ``clip_x0`` (default: when the model has a data range) keeps the predicted clean image in
+    [-1, 1] at every step. DDIM needs it with the cosine schedule: its last alpha_bar is ~2e-9,
+    so x0_hat = (x_t - sqrt(1 - abar) eps) / sqrt(abar) magnifies any error in eps by ~2e4 on
+    the first step. ``eta`` is DDIM's noise level (0: deterministic; 1: as much fresh noise
+    per step as DDPM).
     """
-    c = model.config
     generator = torch.Generator().manual_seed(seed)
     batches = []
     for start in range(0, num_samples, batch_size):
         n = min(batch_size, num_samples - start)
-        batches.append(diffusion.sample(model, schedule, (n, c.image_channels, c.image_size, c.image_size),
-                                        sampler=sampler, steps=steps, generator=generator, eta=eta,
-                                        clip_x0=clip_x0, progress=progress).cpu())
-    return torch.cat(batches).clamp(-1, 1)
+        batches.append(diffusion.sample(model, schedule, n, sampler=sampler, steps=steps, generator=generator,
+                                        eta=eta, clip_x0=clip_x0, progress=progress).cpu())
+    samples = torch.cat(batches)
+    return samples.clamp(*model.data_range) if getattr(model, "data_range", None) is not None else samples
 
 
 def evaluate_digits(model, schedule, num_samples: int = 1000, sampler: str = "ddim", steps: int | None = 100,
-                    seed: int = 0, classifier=None, threshold: float = 0.9, clip_x0: bool = True,
+                    seed: int = 0, classifier=None, threshold: float = 0.9, clip_x0: bool | None = None,
                     bpd_images: int = 0, bpd_steps: int | None = 50, progress: bool = False,
                     eta: float = 0.0) -> dict:
     """Measure generated digits against the 1,000 held-out real (test) digits.
@@ -61,7 +67,7 @@ def evaluate_digits(model, schedule, num_samples: int = 1000, sampler: str = "dd
         from . import pretrained
 
         classifier = pretrained.load("digits_classifier").model
-    real_images, real_labels = load_digits("test", image_size=model.config.image_size)
+    real_images, real_labels = load_digits("test", image_size=model.sample_shape[-1])
     real = recognisable_fraction(classifier, real_images, threshold)
     accuracy = (classifier.predict(real_images).argmax(1) == real_labels).float().mean().item()
 
@@ -110,7 +116,7 @@ def evaluate_digits(model, schedule, num_samples: int = 1000, sampler: str = "dd
         "sampler": sampler,
         "sampling_steps": (steps or 50) if sampler == "ddim" else schedule.num_steps,
         "eta": eta if sampler == "ddim" else None,
-        "clip_x0": clip_x0,
+        "clip_x0": diffusion.clip_for(model, clip_x0),
         "seed": seed,
         "sampling_time_s": round(sample_time, 1),
     }
@@ -169,15 +175,16 @@ def evaluate_shapes(model, schedule, classifier=None, num_samples: int = 500, gu
         start = time.perf_counter()
         for split, (attributes, captions) in prompts.items():
             images = text_to_image(model, schedule, captions, scale, sampler, steps, seed, progress=progress)
-            agreement = prompt_agreement(classifier, images, attributes)
+            agreement = prompt_agreement(classifier, images, shapes.attribute_labels(attributes), shapes.ATTRIBUTES)
             suffix = "" if scale == guidance_scale else f"_at_guidance_{scale:g}"
             results[f"attribute_accuracy_{split}{suffix}"] = round(agreement["agreement"], 4)
             results[f"per_attribute_{split}{suffix}"] = {k: round(v, 4) for k, v in agreement["per_attribute"].items()}
         results[f"sampling_time_s{'' if scale == guidance_scale else f'_at_guidance_{scale:g}'}"] = round(
             time.perf_counter() - start, 1)
-    real = {split: prompt_agreement(classifier, *shapes.make_scenes(num_samples, model.config.image_size,
-                                                                     seed=seed + 1, heldout=heldout)[::2])
-            for split, heldout in (("seen", False), ("heldout", True))}
+    real = {}
+    for split, heldout in (("seen", False), ("heldout", True)):
+        images, _, attributes = shapes.make_scenes(num_samples, model.sample_shape[-1], seed=seed + 1, heldout=heldout)
+        real[split] = prompt_agreement(classifier, images, shapes.attribute_labels(attributes), shapes.ATTRIBUTES)
     return results | {
         "guidance_scale": guidance_scale,
         "classifier_accuracy_real_seen": round(real["seen"]["agreement"], 4),
@@ -198,7 +205,34 @@ def evaluate_shapes_classifier(classifier, num_scenes: int = 2000, seed: int = 1
     results = {}
     for split, heldout in (("seen", False), ("heldout", True)):
         images, _, attributes = shapes.make_scenes(num_scenes, classifier.config.image_size, seed=seed, heldout=heldout)
-        accuracy = prompt_agreement(classifier, images, attributes)  # real scenes: the judge's own accuracy
+        # real scenes: the judge's own accuracy
+        accuracy = prompt_agreement(classifier, images, shapes.attribute_labels(attributes), shapes.ATTRIBUTES)
         results[f"accuracy_{split}"] = round(accuracy["agreement"], 4)
         results[f"per_attribute_{split}"] = {k: round(v, 4) for k, v in accuracy["per_attribute"].items()}
     return results | {"scenes_per_split": num_scenes, "seed": seed}
+
+
+# ------------------------------------------------------------------------------------
+# The recipes' evaluators (``evaluate --recipe NAME``): a loaded checkpoint and options by name
+# ------------------------------------------------------------------------------------
+def report_digits(loaded, num_samples: int = 1000, sampler: str = "ddim", steps: int = 100, eta: float = 0.0,
+                  seed: int = 0, bpd_images: int = 0, bpd_steps: int = 50, progress: bool = False) -> dict:
+    """Generated digits against the held-out digits (``evaluate_digits``); ``bpd_steps=0``: every step."""
+    return evaluate_digits(loaded.model, loaded.schedule, num_samples=num_samples, sampler=sampler, steps=steps,
+                           seed=seed, bpd_images=bpd_images, bpd_steps=bpd_steps or None, progress=progress, eta=eta)
+
+
+def report_digits_classifier(loaded, seed: int = 0) -> dict:
+    return evaluate_digits_classifier(loaded.model, seed=seed)
+
+
+def report_shapes(loaded, num_samples: int = 500, guidance_scale: float | None = None, sampler: str = "ddim",
+                  steps: int = 50, seed: int = 0, progress: bool = False) -> dict:
+    """Prompt agreement at the card's guidance scale (or ``guidance_scale``), and at 1 for comparison."""
+    scale = guidance_scale if guidance_scale is not None else loaded.card.get("guidance_scale", 3.0)
+    return evaluate_shapes(loaded.model, loaded.schedule, num_samples=num_samples, guidance_scale=scale,
+                           compare_scales=(1.0,), sampler=sampler, steps=steps, seed=seed, progress=progress)
+
+
+def report_shapes_classifier(loaded, seed: int = 1) -> dict:
+    return evaluate_shapes_classifier(loaded.model, seed=seed)

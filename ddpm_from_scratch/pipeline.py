@@ -26,13 +26,11 @@ def text_to_image(model, schedule, prompts, guidance_scale: float = 3.0, sampler
         raise TypeError(f"{type(model).__name__} is not text-conditioned (no tokenizer): "
                         "load a text-to-image checkpoint such as pretrained.load('shapes')")
     tokens = model.tokenizer(prompts)  # warns here, once per prompt, about unknown words or truncation
-    c = model.config
     generator = torch.Generator().manual_seed(seed)
     images = []
     for start in range(0, len(prompts), batch_size):
-        cond = tokens[start:start + batch_size]
-        images.append(diffusion.sample(model, schedule, (len(cond), c.image_channels, c.image_size, c.image_size),
-                                       sampler=sampler, steps=None if sampler == "ddpm" else steps,
-                                       generator=generator, clip_x0=True, progress=progress,
-                                       cond=cond, guidance_scale=guidance_scale).cpu())
-    return torch.cat(images).clamp(-1, 1)
+        text = tokens[start:start + batch_size]
+        images.append(diffusion.sample(model, schedule, len(text), sampler=sampler,
+                                       steps=None if sampler == "ddpm" else steps, generator=generator,
+                                       progress=progress, text=text, guidance_scale=guidance_scale).cpu())
+    return torch.cat(images).clamp(*model.data_range)

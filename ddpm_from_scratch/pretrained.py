@@ -9,8 +9,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from .checkpoints import load_checkpoint, model_from_payload, schedule_of
 from .schedules import NoiseSchedule
-from .train import load_checkpoint, model_from_payload
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
 
@@ -20,6 +20,8 @@ class Pretrained:
     model: object                     # the network, EMA weights, eval mode
     schedule: NoiseSchedule | None    # the noise schedule it was trained with (None for a classifier)
     card: dict                        # recipe, seed, steps, wall time, hardware, metrics
+    header: dict                      # the checkpoint's header: schedule, data_range, scale_factor, requires, ...
+    path: Path                        # the file it came from
 
 
 def available() -> list:
@@ -51,6 +53,6 @@ def load_file(path, device=None) -> Pretrained:
     """Any checkpoint file (shipped, exported or a training checkpoint): EMA model, schedule, card."""
     path = Path(path)
     payload = load_checkpoint(path)
-    schedule_name = payload.get("metadata", {}).get("schedule")
-    return Pretrained(model_from_payload(payload, path, device=device),
-                      NoiseSchedule.from_name(schedule_name) if schedule_name else None, _card_beside(path))
+    header = {k: v for k, v in payload.items() if k not in ("model", "ema", "optimizer")}
+    return Pretrained(model_from_payload(payload, path, device=device), schedule_of(payload), _card_beside(path),
+                      header, path)

@@ -13,7 +13,7 @@ Time convention: ``t`` runs ``0 .. T-1``; ``t = 0`` is the lecture's step 1. The
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -24,6 +24,7 @@ class NoiseSchedule:
 
     betas: torch.Tensor
     kind: str = "custom"
+    params: dict = field(default_factory=dict)  # what the constructor was given (stored in checkpoints)
 
     def __post_init__(self):
         betas = torch.as_tensor(self.betas, dtype=torch.float64)
@@ -37,7 +38,8 @@ class NoiseSchedule:
     @classmethod
     def linear(cls, num_steps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02):
         """Ho et al. (2020): beta rises linearly from beta_start to beta_end."""
-        return cls(torch.linspace(beta_start, beta_end, num_steps, dtype=torch.float64), kind="linear")
+        return cls(torch.linspace(beta_start, beta_end, num_steps, dtype=torch.float64), kind="linear",
+                   params={"beta_start": beta_start, "beta_end": beta_end})
 
     @classmethod
     def cosine(cls, num_steps: int = 1000, s: float = 0.008):
@@ -49,7 +51,7 @@ class NoiseSchedule:
         f = torch.cos((steps + s) / (1 + s) * math.pi / 2) ** 2
         alpha_bar = f / f[0]
         betas = (1 - alpha_bar[1:] / alpha_bar[:-1]).clamp(max=0.999)
-        return cls(betas, kind="cosine")
+        return cls(betas, kind="cosine", params={"s": s})
 
     @classmethod
     def from_name(cls, name: str, num_steps: int = 1000):
@@ -58,6 +60,27 @@ class NoiseSchedule:
         if name not in makers:
             raise ValueError(f"unknown schedule {name!r}; known schedules: {', '.join(makers)}")
         return makers[name](num_steps)
+
+    def spec(self) -> dict:
+        """Everything needed to rebuild this schedule, as plain data: kind, T, parameters (and the betas
+        themselves for a custom schedule). ``NoiseSchedule.from_spec`` inverts it; checkpoints store it."""
+        spec = {"kind": self.kind, "num_steps": self.num_steps, **self.params}
+        if self.kind not in ("linear", "cosine"):
+            spec["betas"] = self.betas.tolist()
+        return spec
+
+    @classmethod
+    def from_spec(cls, spec: dict):
+        """The schedule that ``spec()`` describes."""
+        spec = dict(spec)
+        kind, num_steps = spec.pop("kind"), spec.pop("num_steps")
+        if kind == "linear":
+            return cls.linear(num_steps, **spec)
+        if kind == "cosine":
+            return cls.cosine(num_steps, **spec)
+        if "betas" not in spec:
+            raise ValueError(f"a {kind!r} schedule needs its betas in the spec (known kinds: linear, cosine)")
+        return cls(torch.tensor(spec["betas"], dtype=torch.float64), kind=kind)
 
     # --- derived quantities ---------------------------------------------------------
     @property

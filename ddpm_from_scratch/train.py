@@ -6,19 +6,24 @@ The trainer knows a model only as an ``nn.Module`` and its objective only as a f
 - AdamW with a linear warm-up, gradient clipping, bf16 autocast on CUDA;
 - an exponential moving average (EMA) of the weights, which sampling uses;
 - a progress bar showing the loss;
-- checkpoints written atomically (temporary file + rename) that hold the model, the EMA,
+- checkpoints (format and atomic writes: ``checkpoints.py``) that hold the model, the EMA,
   the optimiser, the step, the loss history, the RNG states and the configuration;
 - ``resume``: a run interrupted and resumed ends with the same weights as one that was
   never interrupted (on the CPU, where kernels are deterministic);
 - a non-finite loss stops training, names the step, and leaves the last good checkpoint.
 
 All randomness (batch indices, steps t, noise) comes from one seeded CPU generator, whose
-state is saved, so a seed reproduces a run on any device.
+state is saved. The model's initial weights come from the global RNG before the trainer
+exists: ``recipes.make_trainer`` seeds it, so a recipe and its seed fix the whole run.
+
+Data is a tensor (batches are rows of it), a dict of equally long tensors (indexed
+together: a batch is a dict with the same keys), or a function ``(batch_size, generator)
+-> batch`` for data made on the fly. Diffusion batches are dicts: ``x0`` and optional
+conditions (``text``, ``low_res``, ``class_labels``), see ``diffusion.denoising_loss``.
 """
 
 import copy
 import math
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,13 +32,7 @@ import torch
 from torch import nn
 
 from .budget import default_device, progress_bar
-from .nn import build_model, normalise_config
-
-CHECKPOINT_FORMAT = "ddpm-from-scratch/1"
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint file that cannot be used: unreadable, truncated, or for another model."""
+from .checkpoints import CheckpointError, check_same_model, describe, load_checkpoint, save_checkpoint
 
 
 class NonFiniteLossError(RuntimeError):
@@ -55,101 +54,28 @@ class TrainConfig:
 
 
 # ------------------------------------------------------------------------------------
-# Checkpoint files
-# ------------------------------------------------------------------------------------
-def save_checkpoint(payload: dict, path) -> Path:
-    """Write ``payload`` to ``path`` atomically: a crash leaves the old file or the new one, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format": CHECKPOINT_FORMAT, **payload}, tmp)
-    os.replace(tmp, path)
-    return path
-
-
-def load_checkpoint(path, map_location="cpu") -> dict:
-    """Read a checkpoint written by ``save_checkpoint``, with errors that name the file."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}; train one first "
-                                "(python -m ddpm_from_scratch train --recipe NAME)")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as error:
-        raise CheckpointError(f"{path} is not a readable checkpoint ({type(error).__name__}: {error}). "
-                              "It may be truncated or corrupt: delete it and train again, "
-                              "or restore it from a good copy.") from error
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not a ddpm-from-scratch checkpoint "
-                              f"(expected format {CHECKPOINT_FORMAT!r})")
-    return payload
-
-
-def model_spec(model: nn.Module) -> dict:
-    """What a checkpoint records to rebuild ``model``: its class name and config."""
-    return {"model_class": type(model).__name__, "model_config": asdict(model.config)}
-
-
-def check_same_model(payload: dict, model: nn.Module, path) -> None:
-    """Raise CheckpointError naming the differences when ``payload`` was saved from another model."""
-    spec = model_spec(model)
-    if payload.get("model_class") != spec["model_class"]:
-        raise CheckpointError(f"{path} holds a {payload.get('model_class')}, not a {spec['model_class']}")
-    saved = normalise_config(payload.get("model_config", {}))
-    wanted = normalise_config(spec["model_config"])
-    diffs = [f"{k}: checkpoint {saved.get(k)!r} vs model {wanted.get(k)!r}"
-             for k in sorted(set(saved) | set(wanted)) if saved.get(k) != wanted.get(k)]
-    if diffs:
-        raise CheckpointError(f"{path} was saved from a differently configured {spec['model_class']} ("
-                              + "; ".join(diffs) + "). Build the model with the checkpoint's config, "
-                              "or train a new checkpoint in another directory.")
-
-
-def load_model(path, weights: str = "ema", device=None) -> nn.Module:
-    """Rebuild the model stored in a checkpoint (a training checkpoint or an exported one), in eval mode."""
-    return model_from_payload(load_checkpoint(path), path, weights, device)
-
-
-def model_from_payload(payload: dict, path, weights: str = "ema", device=None) -> nn.Module:
-    """The model described by a loaded checkpoint ``payload`` (read from ``path``, named in errors)."""
-    model = build_model(payload["model_class"], payload["model_config"])
-    if weights not in payload:
-        raise CheckpointError(f"{path} has no {weights!r} weights (it has: "
-                              f"{', '.join(k for k in ('model', 'ema') if k in payload)})")
-    try:
-        model.load_state_dict(payload[weights])
-    except (RuntimeError, ValueError) as error:  # wrong shapes, or (text models) another vocabulary
-        raise CheckpointError(f"the weights in {path} do not fit the model they describe: {error}") from error
-    return model.to(device or "cpu").eval()
-
-
-# ------------------------------------------------------------------------------------
 # The trainer
 # ------------------------------------------------------------------------------------
 def _batch_sampler(data):
-    """Turn ``data`` into a function (batch_size, generator) -> batch.
-
-    ``data`` is a tensor, a tuple of tensors (indexed together), or already such a function
-    (for data generated on the fly).
-    """
+    """Turn ``data`` into a function (batch_size, generator) -> batch (see the module docstring)."""
     if callable(data):
         return data
-    tensors = data if isinstance(data, (tuple, list)) else (data,)
-    n = len(tensors[0])
-    if any(len(x) != n for x in tensors):
-        raise ValueError(f"all data tensors must have the same length, got {[len(x) for x in tensors]}")
+    tensors = data if isinstance(data, dict) else {"": data}
+    lengths = {key: len(x) for key, x in tensors.items()}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"all data tensors must have the same length, got {lengths}")
+    n = next(iter(lengths.values()))
 
     def sample_batch(batch_size, generator):
         index = torch.randint(0, n, (batch_size,), generator=generator)
-        batch = tuple(x[index] for x in tensors)
-        return batch if isinstance(data, (tuple, list)) else batch[0]
+        return {key: x[index] for key, x in data.items()} if isinstance(data, dict) else data[index]
 
     return sample_batch
 
 
 def _to_device(batch, device):
-    if isinstance(batch, (tuple, list)):
-        return type(batch)(x.to(device) for x in batch)
+    if isinstance(batch, dict):
+        return {key: x.to(device) for key, x in batch.items()}
     return batch.to(device)
 
 
@@ -157,12 +83,12 @@ class Trainer:
     """Train ``model`` to minimise ``loss_fn(model, batch, generator)`` on ``data``.
 
     ``checkpoint_path`` (optional) is where checkpoints go; ``resume=True`` continues from
-    it when it exists. ``metadata`` (a dict) is stored in every checkpoint (for example
-    the recipe name and the noise schedule).
+    it when it exists. ``header`` (from ``checkpoints.describe``: the noise schedule, the
+    recipe's name, ...) is stored in every checkpoint; by default it describes the model alone.
     """
 
     def __init__(self, model: nn.Module, loss_fn, data, config: TrainConfig = TrainConfig(),
-                 checkpoint_path=None, resume: bool = False, device=None, metadata: dict | None = None):
+                 checkpoint_path=None, resume: bool = False, device=None, header: dict | None = None):
         self.config = config
         self.device = torch.device(device) if device is not None else default_device()
         self.model = model.to(self.device)
@@ -170,7 +96,7 @@ class Trainer:
         self.loss_fn = loss_fn
         self.sample_batch = _batch_sampler(data)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
-        self.metadata = metadata or {}
+        self.header = header if header is not None else describe(model)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr,
                                            weight_decay=config.weight_decay)
         self.generator = torch.Generator().manual_seed(config.seed)
@@ -185,7 +111,7 @@ class Trainer:
     # --- state -----------------------------------------------------------------------
     def state(self) -> dict:
         return {
-            **model_spec(self.model),
+            **self.header,
             "model": self.model.state_dict(),
             "ema": self.ema.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -195,7 +121,6 @@ class Trainer:
             "generator_state": self.generator.get_state(),
             "torch_rng_state": torch.get_rng_state(),
             "train_config": asdict(self.config),
-            "metadata": self.metadata,
         }
 
     def save(self, path=None) -> Path:
@@ -222,8 +147,8 @@ class Trainer:
 
     def export(self, path, extra: dict | None = None) -> Path:
         """Write the EMA weights alone (what a shipped checkpoint holds), with ``extra`` information."""
-        return save_checkpoint({**model_spec(self.model), "ema": self.ema.state_dict(), "step": self.step,
-                                "metadata": self.metadata, **(extra or {})}, path)
+        return save_checkpoint({**self.header, "ema": self.ema.state_dict(), "step": self.step,
+                                "train_config": asdict(self.config), **(extra or {})}, path)
 
     # --- one step ----------------------------------------------------------------------
     def _learning_rate(self) -> float:

@@ -33,8 +33,9 @@ def test_train_resume_and_sample_a_toy_recipe(tmp_path, capsys):
     assert (out / "checkpoint.pt").exists() and (out / "moons.pt").exists()
     card = json.loads((out / "moons.json").read_text())
     assert card["steps"] == 20 and card["seed"] == RECIPES["moons"].train_config.seed
-    with pytest.raises(SystemExit, match="--resume"):  # refuses to overwrite a run silently
+    with pytest.raises(SystemExit) as exit_info:  # refuses to overwrite a run silently
         cli.main(["train", "--recipe", "moons", "--steps", "30", "--out", str(out), "--quiet"])
+    assert exit_info.value.code == 2 and "--resume" in capsys.readouterr().err
     cli.main(["train", "--recipe", "moons", "--steps", "30", "--out", str(out), "--quiet", "--resume",
               "--device", "cpu"])
     assert "from step 20 to 30" in capsys.readouterr().out
@@ -77,10 +78,11 @@ def test_generate_writes_a_png_and_names_unknown_words(tiny_shapes_checkpoint, t
     assert "3 prompt(s)" in result.stdout
 
 
-def test_generate_refuses_a_model_without_text(tmp_path):
-    with pytest.raises(SystemExit, match="not a text-to-image model"):
+def test_generate_refuses_a_model_without_text(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
         cli.main(["generate", "a red circle", "--checkpoint",
                   str(cli.pretrained.CHECKPOINT_DIR / "digits.pt"), "--out", str(tmp_path / "x.png"), "--quiet"])
+    assert exit_info.value.code == 2 and "not a text-to-image model" in capsys.readouterr().err
 
 
 def test_evaluate_shapes_reports_seen_and_heldout_agreement(tiny_shapes_checkpoint):

@@ -5,7 +5,7 @@ import torch
 
 from ddpm_from_scratch.nn import (MODELS, Classifier, ClassifierConfig, MLPConfig, MLPDenoiser, UNet, UNetConfig,
                                   build_model, sinusoidal_embedding)
-from ddpm_from_scratch.train import model_spec
+from ddpm_from_scratch.checkpoints import model_spec
 
 SMALL = UNetConfig(image_channels=1, image_size=8, base_channels=16, channel_mults=(1, 2), num_res_blocks=1,
                    attention_resolutions=(4,), num_heads=2, num_groups=4)

@@ -85,7 +85,8 @@ def test_captions_vary_in_phrasing_name_every_attribute_and_use_only_the_vocabul
 def test_captioned_batches_drop_about_a_tenth_of_the_captions():
     tokenizer = Tokenizer(shapes.vocabulary())
     sample_batch = shapes.captioned_batches(tokenizer, drop_caption=0.1)
-    images, tokens = sample_batch(2000, torch.Generator().manual_seed(0))
+    batch = sample_batch(2000, torch.Generator().manual_seed(0))
+    images, tokens = batch["x0"], batch["text"]
     assert images.shape == (2000, 3, 16, 16) and tokens.shape == (2000, tokenizer.max_length)
     empty = (tokens[:, 1] == 0).float().mean().item()  # only <start>: the empty text
     assert 0.08 < empty < 0.12
@@ -94,7 +95,7 @@ def test_captioned_batches_drop_about_a_tenth_of_the_captions():
 
 
 def test_labelled_batches_cover_heldout_pairs_too():
-    images, labels = shapes.labelled_batches()(500, torch.Generator().manual_seed(0))
+    labels = shapes.labelled_batches()(500, torch.Generator().manual_seed(0))["labels"]
     assert labels.shape == (500, 4)
     colour, shape = labels[:, 1], labels[:, 0]
     assert ((colour == list(shapes.COLOURS).index("green")) & (shape == shapes.SHAPES.index("triangle"))).any()

@@ -7,10 +7,12 @@ import torch
 
 from ddpm_from_scratch import diffusion
 from ddpm_from_scratch.data import shapes
-from ddpm_from_scratch.nn import TextConditionedUNet, TextEncoder, TextUNetConfig, Tokenizer, UNet, UNetConfig
+from ddpm_from_scratch.nn import (TextConditionedUNet, TextEncoder, TextUNetConfig, Tokenizer, UNet, UNetConfig,
+                                  keep_attention_maps)
 from ddpm_from_scratch.pipeline import text_to_image
 from ddpm_from_scratch.schedules import NoiseSchedule
-from ddpm_from_scratch.train import CheckpointError, Trainer, TrainConfig, load_model, model_spec, save_checkpoint
+from ddpm_from_scratch.checkpoints import CheckpointError, describe, load_model, model_spec, save_checkpoint
+from ddpm_from_scratch.train import Trainer, TrainConfig
 
 VOCABULARY = ("a", "red", "blue", "circle", "square", "in", "the", "top", "left")
 
@@ -75,15 +77,16 @@ def test_the_noise_prediction_depends_on_the_text(text_entry):
     model = small_model(text_entry=text_entry).eval()
     x, t = torch.randn(2, 3, 16, 16), torch.tensor([10, 10])
     red, blue = model.tokenizer(["a red circle"] * 2), model.tokenizer(["a blue circle"] * 2)
-    out = model(x, t, cond=red)
+    out = model(x, t, text=red)
     assert out.shape == x.shape
-    assert not torch.allclose(out, model(x, t, cond=blue))
-    assert torch.allclose(model(x, t), model(x, t, cond=model.tokenizer(["", ""])))  # None = empty text
+    assert not torch.allclose(out, model(x, t, text=blue))
+    assert torch.allclose(model(x, t), model(x, t, text=model.tokenizer(["", ""])))  # None = empty text
 
 
 def test_cross_attention_reads_the_words_and_skips_padding():
     model = small_model().eval()
-    model(torch.randn(1, 3, 16, 16), torch.tensor([5]), cond=model.tokenizer(["a red circle"]))
+    with keep_attention_maps(model):
+        model(torch.randn(1, 3, 16, 16), torch.tensor([5]), text=model.tokenizer(["a red circle"]))
     weights = [m.cross_attention.last_weights for m in model.unet.modules() if hasattr(m, "cross_attention")]
     assert weights, "no cross-attention layer ran"
     for w in weights:  # (B, heads, pixels, tokens): 4 real tokens (<start> a red circle), the rest padding
@@ -95,11 +98,11 @@ def test_bad_conditions_get_clear_errors():
     model = small_model()
     x, t = torch.randn(2, 3, 16, 16), torch.tensor([1, 2])
     with pytest.raises(TypeError, match="tokenizer"):
-        model(x, t, cond=["a red circle"] * 2)
+        model(x, t, text=["a red circle"] * 2)
     with pytest.raises(ValueError, match="shape"):
-        model(x, t, cond=model.tokenizer(["a red circle"]))
+        model(x, t, text=model.tokenizer(["a red circle"]))
     with pytest.raises(ValueError, match="token ids"):
-        model(x, t, cond=torch.full((2, 8), 99))
+        model(x, t, text=torch.full((2, 8), 99))
     with pytest.raises(ValueError, match="vocabulary"):
         TextConditionedUNet(TextUNetConfig())
 
@@ -115,7 +118,7 @@ def test_weights_from_another_vocabulary_are_refused(tmp_path):
 def test_a_checkpoint_whose_vocabulary_was_changed_is_refused(tmp_path):
     model = small_model()
     path = save_checkpoint({**model_spec(model), "ema": model.state_dict()}, tmp_path / "text.pt")
-    payload = torch.load(path, weights_only=False)
+    payload = torch.load(path, weights_only=True)
     payload["model_config"]["vocabulary"] = ["a", "blue", "red"] + list(VOCABULARY[3:])  # two words swapped
     torch.save(payload, path)
     with pytest.raises(CheckpointError, match="different vocabulary"):
@@ -128,29 +131,29 @@ def test_a_trained_text_model_round_trips_through_a_checkpoint(tmp_path):
     schedule = NoiseSchedule.cosine(100)
 
     def loss_fn(m, batch, generator):
-        return diffusion.denoising_loss(m, schedule, batch[0], generator, cond=batch[1])
+        return diffusion.denoising_loss(m, schedule, batch, generator)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the small vocabulary does not know every caption word
         trainer = Trainer(model, loss_fn, sample_batch, TrainConfig(steps=3, batch_size=4), device="cpu",
-                          metadata={"schedule": "cosine"})
+                          header=describe(model, schedule))
         trainer.fit(progress=False)
     path = trainer.export(tmp_path / "text.pt")
     loaded = load_model(path)
     assert loaded.tokenizer.tokens == model.tokenizer.tokens
-    x, t, cond = torch.randn(1, 3, 16, 16), torch.tensor([3]), model.tokenizer(["a red circle"])
-    assert torch.allclose(loaded(x, t, cond=cond), trainer.ema.eval()(x, t, cond=cond))
+    x, t, text = torch.randn(1, 3, 16, 16), torch.tensor([3]), model.tokenizer(["a red circle"])
+    assert torch.allclose(loaded(x, t, text=text), trainer.ema.eval()(x, t, text=text))
 
 
 def test_classifier_free_guidance_mixes_the_two_predictions():
     calls = []
 
-    def fake(x, t, cond=None):
-        calls.append(cond)
-        return torch.full_like(x, 1.0 if cond is None else 3.0)
+    def fake(x, t, text=None):
+        calls.append(text)
+        return torch.full_like(x, 1.0 if text is None else 3.0)
 
     x, t = torch.zeros(2, 1), torch.tensor([0, 0])
-    guided = diffusion.guided_noise_predictor(fake, cond=torch.ones(2, 1, dtype=torch.long), guidance_scale=2.5)
+    guided = diffusion.guided_noise_predictor(fake, text=torch.ones(2, 1, dtype=torch.long), guidance_scale=2.5)
     assert torch.allclose(guided(x, t), torch.full_like(x, 1.0 + 2.5 * (3.0 - 1.0)))  # eps_u + w (eps_c - eps_u)
     calls.clear()
     diffusion.guided_noise_predictor(fake, torch.ones(2, 1, dtype=torch.long), 1.0)(x, t)
@@ -160,17 +163,17 @@ def test_classifier_free_guidance_mixes_the_two_predictions():
 def test_guidance_scale_zero_samples_the_unconditional_model_and_one_the_conditional():
     model = small_model().eval()
     schedule = NoiseSchedule.cosine(50)
-    cond = model.tokenizer(["a red circle", "a blue square"])
+    text = model.tokenizer(["a red circle", "a blue square"])
     run = lambda **kw: diffusion.sample(model, schedule, (2, 3, 16, 16), sampler="ddim", steps=5, progress=False,
                                         generator=torch.Generator().manual_seed(0), **kw)
     unconditional = run()
-    assert torch.allclose(run(cond=cond, guidance_scale=0.0), unconditional, atol=1e-5)
-    assert not torch.allclose(run(cond=cond, guidance_scale=1.0), unconditional, atol=1e-3)
-    assert not torch.allclose(run(cond=cond, guidance_scale=3.0), run(cond=cond, guidance_scale=1.0))
+    assert torch.allclose(run(text=text, guidance_scale=0.0), unconditional, atol=1e-5)
+    assert not torch.allclose(run(text=text, guidance_scale=1.0), unconditional, atol=1e-3)
+    assert not torch.allclose(run(text=text, guidance_scale=3.0), run(text=text, guidance_scale=1.0))
     with pytest.raises(ValueError, match="needs a condition"):
         run(guidance_scale=2.0)
-    with pytest.raises(ValueError, match="one condition per sample"):
-        run(cond=cond[:1])
+    with pytest.raises(ValueError, match="one caption per sample"):
+        run(text=text[:1])
 
 
 def test_text_to_image_handles_empty_unknown_and_wrong_models():

@@ -6,8 +6,8 @@ import torch
 from ddpm_from_scratch import diffusion
 from ddpm_from_scratch.nn import MLPConfig, MLPDenoiser
 from ddpm_from_scratch.schedules import NoiseSchedule
-from ddpm_from_scratch.train import (CheckpointError, NonFiniteLossError, TrainConfig, Trainer, load_checkpoint,
-                                     load_model)
+from ddpm_from_scratch.checkpoints import CheckpointError, load_checkpoint, load_model
+from ddpm_from_scratch.train import NonFiniteLossError, TrainConfig, Trainer
 
 SCHEDULE = NoiseSchedule.linear(100)
 DATA = torch.randn(512, 2, generator=torch.Generator().manual_seed(0))

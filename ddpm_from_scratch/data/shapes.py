@@ -23,11 +23,11 @@ told apart by the attribute classifier on more than 99% of fresh scenes.
 
 import itertools
 import random
+import re
 
 import torch
 import torch.nn.functional as F
 
-from ..nn.text import words_in  # the tokenizer's notion of a word
 
 SHAPES = ("circle", "square", "triangle", "cross")
 COLOURS = {  # RGB in [0, 1]
@@ -80,14 +80,14 @@ def caption(attributes: dict, rng: random.Random) -> str:
 
 
 def vocabulary() -> tuple:
-    """Every word a training caption can contain, sorted (what the tokenizer is built from)."""
-    words = set()
-    for template in TEMPLATES:
-        words.update(w for w in words_in(template.format(size="", colour="", shape="", position="")))
-    for value in itertools.chain(*ATTRIBUTES.values()):
-        for phrase in SYNONYMS.get(value, (value,)):
-            words.update(words_in(phrase))
-    return tuple(sorted(words))
+    """Every word a training caption can contain, sorted (what the tokenizer is built from).
+
+    Words are runs of letters, as ``nn.text.words_in`` reads them (a test checks that every
+    caption tokenizes without an unknown word).
+    """
+    phrases = [template.format(size="", colour="", shape="", position="") for template in TEMPLATES]
+    phrases += [phrase for value in itertools.chain(*ATTRIBUTES.values()) for phrase in SYNONYMS.get(value, (value,))]
+    return tuple(sorted({word for phrase in phrases for word in re.findall(r"[a-z0-9]+", phrase.lower())}))
 
 
 def render(attributes: list, image_size: int = 16, generator: torch.Generator | None = None,
@@ -125,7 +125,8 @@ def render(attributes: list, image_size: int = 16, generator: torch.Generator | 
 
 def attribute_labels(attributes: list) -> torch.Tensor:
     """(B, 4) long: the index of each attribute value, columns in ATTRIBUTES order."""
-    return torch.tensor([[values.index(a[name]) for name, values in ATTRIBUTES.items()] for a in attributes])
+    return torch.tensor([[values.index(a[name]) for name, values in ATTRIBUTES.items()] for a in attributes],
+                        dtype=torch.long).reshape(len(attributes), len(ATTRIBUTES))
 
 
 def split_logits(logits: torch.Tensor) -> tuple:
@@ -148,7 +149,7 @@ def make_scenes(n: int, image_size: int = 16, seed: int = 0, heldout: bool | Non
 
 
 def captioned_batches(tokenizer, image_size: int = 16, drop_caption: float = 0.1):
-    """A batch sampler for text-conditioned training: (images, token ids) of fresh training scenes.
+    """A batch sampler for text-conditioned training: {"x0": images, "text": token ids} of fresh training scenes.
 
     A share ``drop_caption`` of the captions is replaced by the empty text, so that the same
     network also learns the unconditional noise predictor that classifier-free guidance needs.
@@ -159,16 +160,16 @@ def captioned_batches(tokenizer, image_size: int = 16, drop_caption: float = 0.1
         rng = random.Random(int(torch.randint(0, 2**31, (1,), generator=generator)))
         drop = torch.rand(batch_size, generator=generator) < drop_caption
         texts = ["" if d else caption(a, rng) for a, d in zip(attributes, drop.tolist())]
-        return images, tokenizer(texts)
+        return {"x0": images, "text": tokenizer(texts)}
 
     return sample_batch
 
 
 def labelled_batches(image_size: int = 16):
-    """A batch sampler for the attribute classifier: (images, (B, 4) labels) of scenes from
+    """A batch sampler for the attribute classifier: {"images", "labels" (B, 4)} of scenes from
     *all* combinations (the judge must know green triangles even though the generator never sees one)."""
     def sample_batch(batch_size, generator):
         attributes = random_scenes(batch_size, generator, heldout=None)
-        return render(attributes, image_size, generator), attribute_labels(attributes)
+        return {"images": render(attributes, image_size, generator), "labels": attribute_labels(attributes)}
 
     return sample_batch

@@ -7,39 +7,48 @@ image counts as a miss. Per-attribute accuracies say which word the model gets w
 
 The metric is only as good as its reader, so the same function checks the classifier
 itself on real scenes first (the book asks for >= 0.99).
+
+The attributes are described by a *schema*, a dict from each attribute's name to its
+values in the order of the classifier's outputs (``data.shapes.ATTRIBUTES``): the
+classifier's logits are one block per attribute, in that order.
 """
 
 import torch
 
-from ..data.shapes import ATTRIBUTES, attribute_labels, split_logits
-
 
 @torch.no_grad()
-def read_attributes(classifier, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """images (N, 3, S, S) in [-1, 1] -> (N, 4) long: the most likely value of each attribute."""
+def read_attributes(classifier, images: torch.Tensor, schema: dict, batch_size: int = 500) -> torch.Tensor:
+    """images (N, C, S, S) in [-1, 1] -> (N, K) long: the most likely value of each of the schema's K attributes."""
     was_training = classifier.training
     classifier.eval()
     device = next(classifier.parameters()).device
     labels = []
     for i in range(0, len(images), batch_size):
         logits = classifier(images[i:i + batch_size].to(device)).cpu()
-        labels.append(torch.stack([block.argmax(dim=1) for block in split_logits(logits)], dim=1))
+        blocks = logits.split([len(values) for values in schema.values()], dim=1)  # one block per attribute
+        labels.append(torch.stack([block.argmax(dim=1) for block in blocks], dim=1))
     classifier.train(was_training)
-    return torch.cat(labels) if labels else torch.zeros(0, len(ATTRIBUTES), dtype=torch.long)
+    return torch.cat(labels) if labels else torch.zeros(0, len(schema), dtype=torch.long)
 
 
-def prompt_agreement(classifier, images: torch.Tensor, attributes: list) -> dict:
-    """Compare what the classifier reads in ``images`` with the ``attributes`` (dicts) they were asked for.
+def prompt_agreement(classifier, images: torch.Tensor, wanted: torch.Tensor, schema: dict) -> dict:
+    """Compare what the classifier reads in ``images`` with the attribute values they were asked for:
+    ``wanted`` (N, K) long, the index of each attribute's value in schema order (for the scenes:
+    ``data.shapes.attribute_labels(attribute_dicts)``).
 
-    Returns {"agreement": fraction with all four attributes right, "per_attribute": {name: accuracy}}.
+    Returns {"agreement": fraction with every attribute right, "per_attribute": {name: accuracy}}.
     """
-    if len(images) != len(attributes):
-        raise ValueError(f"got {len(images)} images but {len(attributes)} attribute sets")
+    wanted = torch.as_tensor(wanted)
+    if len(images) != len(wanted):
+        raise ValueError(f"got {len(images)} images but {len(wanted)} attribute sets")
     if len(images) == 0:
         raise ValueError("no images to measure")
-    correct = read_attributes(classifier, images) == attribute_labels(attributes)  # (N, 4) bool
+    if wanted.ndim != 2 or wanted.shape[1] != len(schema):
+        raise ValueError(f"wanted must be (N, {len(schema)}) attribute indices in the order {list(schema)}, "
+                         f"got shape {tuple(wanted.shape)}")
+    correct = read_attributes(classifier, images, schema) == wanted  # (N, K) bool
     return {
         "agreement": correct.all(dim=1).float().mean().item(),
-        "per_attribute": {name: correct[:, i].float().mean().item() for i, name in enumerate(ATTRIBUTES)},
+        "per_attribute": {name: correct[:, i].float().mean().item() for i, name in enumerate(schema)},
     }
 

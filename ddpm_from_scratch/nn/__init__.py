@@ -1,11 +1,13 @@
-"""Networks only, no diffusion math: noise predictors (U-Net, MLP, text-conditioned U-Net), a text encoder, a classifier."""
+"""Networks only, no diffusion math: noise predictors (U-Net, MLP, text-conditioned U-Net), a text encoder, a
+classifier; the blocks they share are in ``blocks``. Nothing here imports the rest of the package."""
 
-from dataclasses import fields
+from dataclasses import asdict, fields
 
+from .blocks import keep_attention_maps, sinusoidal_embedding
 from .classifier import Classifier, ClassifierConfig
 from .mlp import MLPConfig, MLPDenoiser
 from .text import TextConditionedUNet, TextEncoder, TextUNetConfig, Tokenizer
-from .unet import UNet, UNetConfig, sinusoidal_embedding
+from .unet import UNet, UNetConfig
 
 # Every model the package can save and rebuild: class name -> (class, its config dataclass).
 MODELS = {
@@ -31,6 +33,13 @@ def build_model(class_name: str, config: dict):
 def normalise_config(config: dict) -> dict:
     """A config dict as the dataclass holds it: lists (as saved) back to tuples."""
     return {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
+
+
+def full_config(class_name: str, config: dict) -> dict:
+    """``config`` with every field of the class's config, defaults filled in (older checkpoints lack new fields)."""
+    if class_name not in MODELS:
+        raise ValueError(f"unknown model class {class_name!r}; known: {', '.join(MODELS)}")
+    return normalise_config(asdict(MODELS[class_name][1](**normalise_config(config))))
 
 
 def model_for_config(config):

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .unet import sinusoidal_embedding
+from .blocks import sinusoidal_embedding
 
 
 @dataclass
@@ -26,6 +26,12 @@ class MLPDenoiser(nn.Module):
         self.input = nn.Linear(c.data_dim, c.hidden)
         self.layers = nn.ModuleList(nn.Linear(c.hidden, c.hidden) for _ in range(c.num_layers))
         self.output = nn.Linear(c.hidden, c.data_dim)
+
+    @property
+    def sample_shape(self) -> tuple:
+        return (self.config.data_dim,)
+
+    data_range = None  # points in the plane: nothing to clip to
 
     def forward(self, x, t):
         if x.ndim != 2 or x.shape[1] != self.config.data_dim:

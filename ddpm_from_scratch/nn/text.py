@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .unet import MultiHeadAttention, UNet, UNetConfig
+from .blocks import MultiHeadAttention
+from .unet import UNet, UNetConfig
 
 PAD, UNK, START = "<pad>", "<unk>", "<start>"
 SPECIAL_TOKENS = (PAD, UNK, START)
@@ -132,10 +133,11 @@ class TextUNetConfig:
     num_res_blocks: int = 1
     attention_resolutions: tuple = (8, 4)
     num_heads: int = 4
+    data_range: tuple | None = (-1.0, 1.0)  # images in [-1, 1]; None for latents
 
 
 class TextConditionedUNet(nn.Module):
-    """eps_theta(x_t, t, text): a TextEncoder feeding a UNet. ``cond`` = token ids; ``None`` = the empty text."""
+    """eps_theta(x_t, t, text): a TextEncoder feeding a UNet. ``text`` = token ids; ``None`` = the empty text."""
 
     def __init__(self, config: TextUNetConfig = TextUNetConfig()):
         super().__init__()
@@ -150,6 +152,7 @@ class TextConditionedUNet(nn.Module):
             image_channels=c.image_channels, image_size=c.image_size, base_channels=c.base_channels,
             channel_mults=c.channel_mults, num_res_blocks=c.num_res_blocks,
             attention_resolutions=c.attention_resolutions, num_heads=c.num_heads, pooled_dim=c.text_dim,
+            data_range=c.data_range,
             context_dim=c.text_dim if c.text_entry == "cross_attention" else None))
         # The vocabulary's fingerprint travels with the weights: loading weights trained with another
         # vocabulary (so token ids meaning other words) is refused in load_state_dict.
@@ -158,17 +161,25 @@ class TextConditionedUNet(nn.Module):
     def empty_text(self, batch_size: int, device=None) -> torch.Tensor:
         return self.tokenizer([""] * batch_size).to(device)
 
-    def forward(self, x, t, cond=None):
-        """x: (B, C, S, S); t: (B,) steps; cond: (B, L) token ids from ``self.tokenizer`` (None: empty text)."""
-        if cond is None:
-            cond = self.empty_text(x.shape[0], x.device)
-        if not isinstance(cond, torch.Tensor) or cond.dtype != torch.long:
-            raise TypeError("cond must be token ids, a long tensor (B, L): use model.tokenizer(list_of_prompts)")
-        if cond.ndim != 2 or cond.shape[0] != x.shape[0] or cond.shape[1] > self.config.max_length:
-            raise ValueError(f"cond must have shape ({x.shape[0]}, <= {self.config.max_length}), got {tuple(cond.shape)}")
-        if cond.max() >= len(self.tokenizer) or cond.min() < 0:
-            raise ValueError(f"token ids must lie in [0, {len(self.tokenizer)}), got {cond.min()}..{cond.max()}")
-        tokens, mask, pooled = self.text_encoder(cond)
+    @property
+    def sample_shape(self) -> tuple:
+        return self.unet.sample_shape
+
+    @property
+    def data_range(self):
+        return self.unet.data_range
+
+    def forward(self, x, t, text=None):
+        """x: (B, C, S, S); t: (B,) steps; text: (B, L) token ids from ``self.tokenizer`` (None: empty text)."""
+        if text is None:
+            text = self.empty_text(x.shape[0], x.device)
+        if not isinstance(text, torch.Tensor) or text.dtype != torch.long:
+            raise TypeError("text must be token ids, a long tensor (B, L): use model.tokenizer(list_of_prompts)")
+        if text.ndim != 2 or text.shape[0] != x.shape[0] or text.shape[1] > self.config.max_length:
+            raise ValueError(f"text must have shape ({x.shape[0]}, <= {self.config.max_length}), got {tuple(text.shape)}")
+        if text.max() >= len(self.tokenizer) or text.min() < 0:
+            raise ValueError(f"token ids must lie in [0, {len(self.tokenizer)}), got {text.min()}..{text.max()}")
+        tokens, mask, pooled = self.text_encoder(text)
         if self.config.text_entry == "pooled":
             return self.unet(x, t, pooled=pooled)
         return self.unet(x, t, context=tokens, context_mask=mask, pooled=pooled)
@@ -178,5 +189,5 @@ class TextConditionedUNet(nn.Module):
         if saved is not None and int(saved) != self.tokenizer.checksum():
             raise ValueError("these weights were trained with a different vocabulary than this model's tokenizer "
                              "(vocabulary checksums differ): token ids would mean other words. Load the checkpoint "
-                             "with the config it was saved with (pretrained.load / train.load_model).")
+                             "with the config it was saved with (pretrained.load / checkpoints.load_model).")
         return super().load_state_dict(state_dict, strict=strict, assign=assign)

@@ -15,22 +15,16 @@ embedding is added to the step embedding), a sequence of context tokens (cross-
 attention), a pooled condition vector (added to the step embedding), and a low-resolution
 image concatenated to the input (super-resolution decoders, chapter 04).
 No diffusion math lives here: the network only maps (x_t, t, conditions) to a tensor.
+The blocks themselves (step embedding, residual block, attention) are in ``blocks.py``.
 """
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 import torch.nn.functional as F
 
-
-def sinusoidal_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
-    """(B,) step indices -> (B, dim): [sin(t w_i), cos(t w_i)], w_i = max_period^(-i / (dim/2))."""
-    half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
-    angles = t.float()[:, None] * freqs[None, :]
-    return torch.cat([angles.sin(), angles.cos()], dim=1)
+from .blocks import AttentionBlock, ResBlock, sinusoidal_embedding
 
 
 @dataclass
@@ -48,80 +42,7 @@ class UNetConfig:
     context_dim: int | None = None        # width of context tokens for cross-attention (text)
     pooled_dim: int | None = None         # width of a pooled condition vector (sentence embedding)
     cond_channels: int = 0                # channels of a low-resolution image condition
-
-
-class ResBlock(nn.Module):
-    """h = x + conv(act(norm(conv(act(norm(x))) + W emb)))  (DDPM appendix B / Wide ResNet)."""
-
-    def __init__(self, in_ch, out_ch, emb_dim, groups, dropout):
-        super().__init__()
-        self.norm1 = nn.GroupNorm(groups, in_ch)
-        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
-        self.emb = nn.Linear(emb_dim, out_ch)
-        self.norm2 = nn.GroupNorm(groups, out_ch)
-        self.dropout = nn.Dropout(dropout)
-        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
-        nn.init.zeros_(self.conv2.weight)  # each block starts as the identity
-        nn.init.zeros_(self.conv2.bias)
-        self.skip = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
-
-    def forward(self, x, emb):
-        h = self.conv1(F.silu(self.norm1(x)))
-        h = h + self.emb(F.silu(emb))[:, :, None, None]  # the step (and condition) enters every block
-        h = self.conv2(self.dropout(F.silu(self.norm2(h))))
-        return self.skip(x) + h
-
-
-class MultiHeadAttention(nn.Module):
-    """softmax(Q K^T / sqrt(d)) V over heads; keys/values come from ``context`` when given (cross-attention)."""
-
-    def __init__(self, dim, num_heads, context_dim=None):
-        super().__init__()
-        if dim % num_heads:
-            raise ValueError(f"attention width {dim} is not divisible by num_heads={num_heads}")
-        self.num_heads = num_heads
-        self.to_q = nn.Linear(dim, dim)
-        self.to_kv = nn.Linear(context_dim or dim, 2 * dim)
-        self.out = nn.Linear(dim, dim)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
-        self.last_weights = None  # (B, heads, N, L) attention map of the last call, for the book's figures
-
-    def forward(self, x, context=None, mask=None):
-        """x: (B, N, dim); context: (B, L, context_dim); mask: (B, L) bool, True = a real token."""
-        B, N, D = x.shape
-        source = x if context is None else context
-        q = self.to_q(x)
-        k, v = self.to_kv(source).chunk(2, dim=-1)
-        split = lambda z: z.reshape(B, -1, self.num_heads, D // self.num_heads).transpose(1, 2)  # (B, h, *, d)
-        q, k, v = split(q), split(k), split(v)
-        scores = q @ k.transpose(-1, -2) / math.sqrt(D // self.num_heads)  # (B, h, N, L)
-        if mask is not None:
-            scores = scores.masked_fill(~mask[:, None, None, :], float("-inf"))
-        weights = scores.softmax(dim=-1)
-        self.last_weights = weights.detach()
-        return self.out((weights @ v).transpose(1, 2).reshape(B, N, D))
-
-
-class AttentionBlock(nn.Module):
-    """Self-attention over the pixels of a feature map, then (optionally) cross-attention to context tokens."""
-
-    def __init__(self, channels, num_heads, groups, context_dim=None):
-        super().__init__()
-        self.norm = nn.GroupNorm(groups, channels)
-        self.self_attention = MultiHeadAttention(channels, num_heads)
-        if context_dim is not None:
-            self.norm_cross = nn.LayerNorm(channels)
-            self.cross_attention = MultiHeadAttention(channels, num_heads, context_dim)
-
-    def forward(self, x, context=None, context_mask=None):
-        B, C, H, W = x.shape
-        h = x + self.self_attention(self.norm(x).flatten(2).transpose(1, 2)).transpose(1, 2).reshape(B, C, H, W)
-        if hasattr(self, "cross_attention") and context is not None:
-            tokens = h.flatten(2).transpose(1, 2)  # (B, H*W, C): each pixel queries the words
-            tokens = tokens + self.cross_attention(self.norm_cross(tokens), context, context_mask)
-            h = tokens.transpose(1, 2).reshape(B, C, H, W)
-        return h
+    data_range: tuple | None = (-1.0, 1.0)  # what it samples: images in [-1, 1]; None for latents (no range)
 
 
 class UNet(nn.Module):
@@ -130,6 +51,8 @@ class UNet(nn.Module):
     def __init__(self, config: UNetConfig = UNetConfig()):
         super().__init__()
         self.config = c = config
+        if c.data_range not in (None, (-1.0, 1.0)):
+            raise ValueError(f"data_range must be (-1.0, 1.0) (images) or None (latents), got {c.data_range!r}")
         emb_dim = 4 * c.base_channels
         self.step_embedding = nn.Sequential(
             nn.Linear(c.base_channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
@@ -172,6 +95,16 @@ class UNet(nn.Module):
         self.conv_out = nn.Conv2d(ch, c.image_channels, 3, padding=1)
         nn.init.zeros_(self.conv_out.weight)
         nn.init.zeros_(self.conv_out.bias)
+
+    @property
+    def sample_shape(self) -> tuple:
+        """The shape of one sample, (C, S, S): what the reverse process starts from and returns."""
+        return (self.config.image_channels, self.config.image_size, self.config.image_size)
+
+    @property
+    def data_range(self):
+        """(low, high) of the data the model was trained on, or None (latents): sampling clips x0_hat to it."""
+        return self.config.data_range
 
     def _check_inputs(self, x, t, low_res):
         c = self.config
