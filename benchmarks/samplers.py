@@ -21,14 +21,14 @@ def main() -> None:
     parser.add_argument("--ddim-steps", type=int, nargs="+", default=[10, 20, 50, 100])
     args = parser.parse_args()
     digits = pretrained.load("digits")
-    shape = (args.num_samples, 1, 16, 16)
     with torch.no_grad():  # warm-up
-        digits.model(torch.zeros(shape), torch.zeros(args.num_samples, dtype=torch.long))
+        digits.model(torch.zeros(args.num_samples, *digits.model.sample_shape),
+                     torch.zeros(args.num_samples, dtype=torch.long))
     print(f"{os.cpu_count()} CPU cores, {torch.get_num_threads()} torch threads, {args.num_samples} samples per run")
     timings = {}
     for name, sampler, steps in [("DDPM-1000", "ddpm", None)] + [(f"DDIM-{k}", "ddim", k) for k in args.ddim_steps]:
         start = time.perf_counter()
-        diffusion.sample(digits.model, digits.schedule, shape, sampler=sampler, steps=steps, clip_x0=True,
+        diffusion.sample(digits.model, digits.schedule, args.num_samples, sampler=sampler, steps=steps,
                          generator=torch.Generator().manual_seed(0), progress=False)
         timings[name] = time.perf_counter() - start
         print(f"{name:10s} {timings[name]:8.1f} s   {timings['DDPM-1000'] / timings[name]:6.1f}x faster than DDPM-1000",

@@ -103,7 +103,8 @@ def save_checkpoint(payload: dict, path) -> Path:
             os.fsync(file.fileno())
         os.replace(tmp, path)
     except OSError as error:
-        tmp.unlink(missing_ok=True)
+        if tmp.is_file():
+            tmp.unlink()
         kept = f"the previous checkpoint {path} is unchanged" if path.exists() else "no checkpoint was written"
         raise CheckpointError(f"could not write a checkpoint to {path} ({error.strerror or error}); {kept}. "
                               "Free some disk space or choose a writable output directory, then resume.") from error

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class NoiseSchedule:
     """Per-step noise levels and their derived quantities, all float64 tensors of shape (T,)."""
 

@@ -13,7 +13,7 @@ ASSETS = Path(__file__).parent.parent / "assets"
 
 def main() -> None:
     digits = pretrained.load("digits")
-    _, trajectory = diffusion.sample(digits.model, digits.schedule, (6, 1, 16, 16), sampler="ddpm",
+    _, trajectory = diffusion.sample(digits.model, digits.schedule, 6, sampler="ddpm", clip_x0=False,
                                      generator=torch.Generator().manual_seed(0), return_trajectory=True,
                                      progress=False)
     fig = viz.reverse_process_strip(trajectory, num_columns=9, num_rows=6)

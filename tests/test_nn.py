@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from ddpm_from_scratch.nn import (MODELS, Classifier, ClassifierConfig, MLPConfig, MLPDenoiser, UNet, UNetConfig,
-                                  build_model, sinusoidal_embedding)
+                                  build_model, keep_attention_maps, sinusoidal_embedding)
+from ddpm_from_scratch.nn.blocks import MultiHeadAttention, ResBlock, attention_reference
 from ddpm_from_scratch.checkpoints import model_spec
 
 SMALL = UNetConfig(image_channels=1, image_size=8, base_channels=16, channel_mults=(1, 2), num_res_blocks=1,
@@ -90,3 +91,42 @@ def test_models_rebuild_from_their_recorded_config(model):
     with pytest.raises(ValueError, match="known"):
         build_model("Transformer", {})
     assert set(MODELS) >= {"UNet", "MLPDenoiser", "Classifier"}
+
+
+def test_fast_attention_agrees_with_the_written_out_formula():
+    torch.manual_seed(0)
+    q, k, v = torch.randn(2, 4, 9, 8), torch.randn(2, 4, 5, 8), torch.randn(2, 4, 5, 8)
+    mask = torch.tensor([[True] * 5, [True, True, True, False, False]])
+    for m in (None, mask):
+        reference, weights = attention_reference(q, k, v, m)
+        fast = torch.nn.functional.scaled_dot_product_attention(
+            q, k, v, attn_mask=None if m is None else m[:, None, None, :])
+        assert torch.allclose(fast, reference, atol=1e-5)
+    assert torch.allclose(weights.sum(-1), torch.ones(2, 4, 9)) and (weights[1, ..., 3:] == 0).all()
+    # the layer gives the same output either way; the map is kept only when asked for
+    layer = randomise(MultiHeadAttention(16, 4, context_dim=6)).eval()
+    x, context = torch.randn(2, 9, 16), torch.randn(2, 5, 6)
+    out = layer(x, context, mask)
+    assert layer.last_weights is None
+    with keep_attention_maps(layer):
+        kept = layer(x, context, mask)
+    assert torch.allclose(out, kept, atol=1e-5) and layer.last_weights.shape == (2, 4, 9, 5)
+    assert not layer.keep_weights
+
+
+def test_a_res_block_without_an_embedding_is_a_plain_residual_block():
+    torch.manual_seed(0)
+    block = randomise(ResBlock(8, 16, emb_dim=None, groups=4))
+    x = torch.randn(2, 8, 6, 6)
+    h = block.conv1(torch.nn.functional.silu(block.norm1(x)))
+    h = block.conv2(torch.nn.functional.silu(block.norm2(h)))
+    assert torch.allclose(block(x), block.skip(x) + h, atol=1e-6)  # h = skip(x) + F(x), no embedding term
+
+
+def test_generative_models_say_what_they_sample():
+    assert UNet(SMALL).sample_shape == (1, 8, 8) and UNet(SMALL).data_range == (-1.0, 1.0)
+    assert MLPDenoiser(MLPConfig(data_dim=3)).sample_shape == (3,) and MLPDenoiser().data_range is None
+    latent = UNet(UNetConfig(**{**SMALL.__dict__, "image_channels": 4, "data_range": None}))
+    assert latent.sample_shape == (4, 8, 8) and latent.data_range is None
+    with pytest.raises(ValueError, match="data_range"):
+        UNet(UNetConfig(**{**SMALL.__dict__, "data_range": (0.0, 1.0)}))

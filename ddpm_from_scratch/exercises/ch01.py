@@ -206,7 +206,7 @@ def check_reverse_process(fn, model, schedule: NoiseSchedule, num_samples: int =
     T = schedule.num_steps
 
     reference = sample(model, schedule, shape, sampler="ddpm", generator=torch.Generator().manual_seed(seed),
-                       device="cpu", progress=False)
+                       device="cpu", clip_x0=False, progress=False)  # the lecture's plain Denoise, no clipping
     start = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
 
     calls: list = []
@@ -265,13 +265,10 @@ def check_reverse_process(fn, model, schedule: NoiseSchedule, num_samples: int =
 
 
 def _data_shape(model) -> tuple:
-    """The shape of one sample for the package's noise predictors: (2,) for points, (C, S, S) for images."""
-    config = getattr(model, "config", None)
-    if config is not None and hasattr(config, "data_dim"):
-        return (config.data_dim,)
-    if config is not None and hasattr(config, "image_size"):
-        return (config.image_channels, config.image_size, config.image_size)
-    raise TypeError("check_reverse_process needs one of the package's noise predictors (MLPDenoiser or UNet)")
+    """The shape of one sample: what the package's noise predictors say they sample."""
+    if not hasattr(model, "sample_shape"):
+        raise TypeError("check_reverse_process needs one of the package's noise predictors (MLPDenoiser or UNet)")
+    return tuple(model.sample_shape)
 
 
 def _summary(steps: list) -> str:
