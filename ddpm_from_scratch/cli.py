@@ -22,6 +22,7 @@ from . import pretrained
 from .budget import default_device
 from .checkpoints import CheckpointError
 from .recipes import RECIPES, get_recipe, make_trainer
+from .train import RunLockedError
 
 
 class UsageError(Exception):
@@ -47,6 +48,9 @@ def _checkpoint_for(args) -> Path:
 
 def cmd_train(args) -> None:
     recipe = get_recipe(args.recipe)
+    if recipe.model_config is None:
+        raise UsageError(f"recipe {recipe.name!r} is a pipeline of shipped models ({recipe.description}); "
+                         "train its parts instead")
     device = torch.device(args.device) if args.device else default_device()
     out = Path(args.out or f"runs/{recipe.name}")
     if out.exists() and not out.is_dir():
@@ -73,7 +77,9 @@ def cmd_train(args) -> None:
         "final_loss_avg_last_100": sum(trainer.losses[-100:]) / max(len(trainer.losses[-100:]), 1),
         "description": recipe.description,
     }
-    exported = trainer.export(out / f"{recipe.name}.pt")
+    measured = recipe.measure(trainer.ema) if recipe.measure else {}  # e.g. the autoencoder's scale factor
+    card |= measured
+    exported = trainer.export(out / f"{recipe.name}.pt", measured)
     (out / f"{recipe.name}.json").write_text(json.dumps(card, indent=2) + "\n")
     print(f"exported EMA weights to {exported} with card {out / (recipe.name + '.json')}")
     if args.ship:
@@ -103,6 +109,23 @@ def cmd_sample(args) -> None:
     print(f"wrote {args.num_samples} samples to {args.out}")
 
 
+def _check_fits(recipe, header: dict, path) -> None:
+    """A checkpoint evaluated under a recipe must hold that recipe's kind of model, for the same data size."""
+    from dataclasses import asdict
+
+    from .nn import MODELS
+
+    wanted = next(name for name, (_, config) in MODELS.items() if isinstance(recipe.model_config, config))
+    if header["model_class"] != wanted:
+        raise UsageError(f"{path} holds a {header['model_class']}, but evaluate --recipe {recipe.name} measures a "
+                         f"{wanted}: pass a checkpoint of that recipe")
+    expected = asdict(recipe.model_config)
+    for key in ("image_channels", "image_size", "data_dim", "latent_channels"):
+        if key in expected and header["model_config"].get(key, expected[key]) != expected[key]:
+            raise UsageError(f"{path} was trained on {key} = {header['model_config'][key]}, but evaluate --recipe "
+                             f"{recipe.name} measures {key} = {expected[key]}")
+
+
 # evaluate's options, as the recipes' evaluators name them (None: not given on the command line)
 EVALUATE_OPTIONS = ("num_samples", "sampler", "steps", "eta", "seed", "guidance_scale", "bpd_images", "bpd_steps")
 
@@ -119,13 +142,20 @@ def cmd_evaluate(args) -> None:
         raise UsageError(f"evaluate --recipe {recipe.name} does not use {', '.join(unused)}")
     if "progress" in accepted:
         options["progress"] = not args.quiet
-    path = _checkpoint_for(args)
     device = torch.device(args.device) if args.device else default_device()
     start = time.perf_counter()
-    results = recipe.evaluate(pretrained.load_file(path, device), **options)
-    results["checkpoint"] = str(path)
+    if recipe.model_config is None:  # a pipeline of shipped checkpoints
+        path, loaded = None, None
+    else:
+        path = _checkpoint_for(args)
+        loaded = pretrained.load_file(path, device)
+        _check_fits(recipe, loaded.header, path)
+    results = recipe.evaluate(loaded, **options)
+    results["checkpoint"] = str(path) if path else recipe.description
     results["wall_time_s"] = round(time.perf_counter() - start, 1)
     if args.write_card:
+        if path is None:
+            raise UsageError(f"{recipe.name} is a pipeline: it has no card of its own to write")
         card_path = path.with_suffix(".json")
         card = json.loads(card_path.read_text()) if card_path.exists() else {}
         card["metrics"] = {k: v for k, v in results.items() if k != "checkpoint"}
@@ -134,28 +164,38 @@ def cmd_evaluate(args) -> None:
     print(json.dumps(results))
 
 
-def _guidance_scale(args, card: dict) -> float:
-    """--guidance-scale, else the one recorded on the model's card, else 3."""
-    return args.guidance_scale if args.guidance_scale is not None else card.get("guidance_scale", 3.0)
-
-
 def cmd_generate(args) -> None:
-    from . import viz
-    from .pipeline import text_to_image
+    from . import pipeline, viz
 
-    path = _checkpoint_for(args)
     device = torch.device(args.device) if args.device else default_device()
-    loaded = pretrained.load_file(path, device)
-    if not hasattr(loaded.model, "tokenizer"):
-        raise UsageError(f"{path} is not a text-to-image model; pass a checkpoint of the shapes recipe")
+    if args.checkpoint:  # the generation model from a file; the decoder is the shipped one of the route
+        generator = pretrained.load_file(Path(args.checkpoint), device)
+        if not hasattr(generator.model, "tokenizer"):
+            raise UsageError(f"{args.checkpoint} is not a text-to-image model; pass a checkpoint of the shapes "
+                             "or shapes_latent recipe")
+        if args.pipeline != "latent" and generator.header.get("scale_factor") is not None:
+            raise UsageError(f"{args.checkpoint} draws latents: use --pipeline latent, which decodes them")
+        if args.pipeline == "latent":
+            route = pipeline.latent_route(generator, pretrained.load("shapes_autoencoder", device))
+        elif args.pipeline == "cascade":
+            route = pipeline.cascade_route(generator, pretrained.load("shapes_sr", device))
+        else:
+            route = pipeline.TextToImage(generator.model, generator.schedule, None,
+                                         generator.card.get("guidance_scale", 3.0))
+    else:
+        try:
+            route = pipeline.load(args.pipeline, device)
+        except FileNotFoundError as error:
+            raise UsageError(f"the {args.pipeline} pipeline needs a checkpoint that is not shipped yet: {error}") from None
     prompts = [p for p in args.prompts for _ in range(args.num_images)]
-    scale = _guidance_scale(args, loaded.card)
-    images = text_to_image(loaded.model, loaded.schedule, prompts, guidance_scale=scale, sampler=args.sampler or "ddim",
-                           steps=args.steps or 50, seed=args.seed or 0, progress=not args.quiet)
+    scale = route.guidance_scale if args.guidance_scale is None else args.guidance_scale
+    images = route(prompts, guidance_scale=scale, steps=args.steps or 50, seed=args.seed or 0,
+                   progress=not args.quiet, sampler=args.sampler or "ddim")
     titles = [p or "(empty prompt: unconditional)" for p in prompts]
     fig = viz.show_captioned(images, titles, ncols=args.num_images if len(args.prompts) > 1 else min(len(prompts), 8))
     fig.savefig(args.out, dpi=150, bbox_inches="tight")
-    print(f"wrote {len(images)} image(s) for {len(args.prompts)} prompt(s) to {args.out} (guidance scale {scale:g})")
+    print(f"wrote {len(images)} image(s) for {len(args.prompts)} prompt(s) to {args.out} "
+          f"({args.pipeline} pipeline, guidance scale {scale:g})")
 
 
 def _whole_number(minimum: int):
@@ -235,14 +275,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_evaluate)
 
     p = commands.add_parser("generate", parents=[sampling],
-                            help="Text to image with the shipped shapes model (or --checkpoint); writes a PNG.",
-                            description="Text to image with the shipped shapes model (or --checkpoint); writes a PNG. "
+                            help="Text to image with the shipped models (or --checkpoint); writes a PNG.",
+                            description="Text to image with the shipped models (or --checkpoint); writes a PNG. "
                                         "Words the model never saw are named in a warning; an empty prompt "
                                         "(\"\") generates without text.")
     p.add_argument("prompts", nargs="+", metavar="PROMPT", help='e.g. "a small red circle in the top left"')
     p.add_argument("--out", default="generated.png", help="PNG file to write")
     p.add_argument("--num-images", type=positive, default=1, help="images per prompt (one row each)")
     p.add_argument("--guidance-scale", type=float, default=None, help="classifier-free guidance (default: the card's)")
+    p.add_argument("--pipeline", choices=["pixel", "cascade", "latent"], default="pixel",
+                   help="pixel: chapter 03's 16x16 model; cascade: + the super-resolution decoder to 32x32; "
+                        "latent: latent generator + autoencoder decoder, 32x32 (chapter 04). --checkpoint replaces "
+                        "the route's generation model")
     p.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=cmd_generate, recipe="shapes")
@@ -254,7 +298,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     try:
         args.run(args)
-    except (UsageError, CheckpointError, FileNotFoundError) as error:  # the reader's mistake: one line, status 2
+    except (UsageError, CheckpointError, FileNotFoundError, RunLockedError) as error:  # the reader's mistake: one line, status 2
         parser.exit(2, f"error: {error}\n")
 
 

@@ -116,18 +116,18 @@ def posterior_mean_variance(schedule: NoiseSchedule, x0: torch.Tensor, x_t: torc
 
 def ddpm_step(schedule: NoiseSchedule, eps: torch.Tensor, t, x_t: torch.Tensor,
               noise: torch.Tensor | None = None, generator: torch.Generator | None = None,
-              variance: str = "posterior", clip_x0: bool = False) -> torch.Tensor:
+              variance: str = "posterior", clip_x0: bool = False, data_range: tuple = (-1.0, 1.0)) -> torch.Tensor:
     """One reverse step x_t -> x_{t-1} given the predicted noise eps   (DDPM Algorithm 2).
 
     ``variance="posterior"`` uses beta~_t (eq. 7), ``"beta"`` uses beta_t; both are
     choices the DDPM paper found to work equally well. No noise is added at t = 0.
     ``noise`` given explicitly makes the step deterministic. ``clip_x0`` clamps the
-    implied clean image to [-1, 1] before forming the mean.
+    implied clean image to ``data_range`` (images: [-1, 1]) before forming the mean.
     """
     t = _batched_t(schedule.check_timesteps(t), x_t.shape[0], x_t.device)
     if clip_x0:
         # 1. predicted clean image (eq. 4 inverted), clipped; 2. posterior mean (eq. 7)
-        x0_hat = predict_x0(schedule, x_t, t, eps).clamp(-1, 1)
+        x0_hat = predict_x0(schedule, x_t, t, eps).clamp(*data_range)
         mean, _ = posterior_mean_variance(schedule, x0_hat, x_t, t)
     else:
         # mu = 1/sqrt(alpha_t) (x_t - beta_t / sqrt(1 - abar_t) eps)   (eq. 11): "subtract the predicted noise"
@@ -148,11 +148,11 @@ def ddpm_step(schedule: NoiseSchedule, eps: torch.Tensor, t, x_t: torch.Tensor,
 
 def ddim_step(schedule: NoiseSchedule, eps: torch.Tensor, t, t_prev, x_t: torch.Tensor, eta: float = 0.0,
               noise: torch.Tensor | None = None, generator: torch.Generator | None = None,
-              clip_x0: bool = False) -> torch.Tensor:
+              clip_x0: bool = False, data_range: tuple = (-1.0, 1.0)) -> torch.Tensor:
     """DDIM update from step t to an earlier step t_prev (``t_prev = -1``: the clean image)  (DDIM eq. 12).
 
     ``eta = 0`` is deterministic; ``eta = 1`` with ``t_prev = t - 1`` is the DDPM step
-    with the posterior variance.
+    with the posterior variance. ``clip_x0`` clamps the predicted clean image to ``data_range``.
     """
     t = _batched_t(schedule.check_timesteps(t), x_t.shape[0], x_t.device)
     t_prev = _batched_t(t_prev, x_t.shape[0], x_t.device)
@@ -163,7 +163,7 @@ def ddim_step(schedule: NoiseSchedule, eps: torch.Tensor, t, t_prev, x_t: torch.
     # 1. predicted clean image ("predicted x_0", eq. 12)
     x0_hat = predict_x0(schedule, x_t, t, eps)
     if clip_x0:
-        x0_hat = x0_hat.clamp(-1, 1)
+        x0_hat = x0_hat.clamp(*data_range)
         eps = (x_t - alpha_bar.sqrt() * x0_hat) / (1 - alpha_bar).sqrt()  # keep eps consistent with the clipped x0
     # 2. sigma_t(eta)   (eq. 16)
     sigma = eta * ((1 - alpha_bar_prev) / (1 - alpha_bar) * (1 - alpha_bar / alpha_bar_prev)).sqrt()
@@ -175,11 +175,12 @@ def ddim_step(schedule: NoiseSchedule, eps: torch.Tensor, t, t_prev, x_t: torch.
 
 
 def denoise(noise_predictor, schedule: NoiseSchedule, x_t: torch.Tensor, t: int,
-            generator: torch.Generator | None = None, clip_x0: bool = False, **model_kwargs) -> torch.Tensor:
+            generator: torch.Generator | None = None, clip_x0: bool = False, data_range: tuple = (-1.0, 1.0),
+            **model_kwargs) -> torch.Tensor:
     """The lecture's Denoise module: predict the noise in x_t, then take one DDPM step to x_{t-1}."""
     t_batch = torch.full((x_t.shape[0],), t, device=x_t.device, dtype=torch.long)
     eps = noise_predictor(x_t, t_batch, **model_kwargs).float()
-    return ddpm_step(schedule, eps, t, x_t, generator=generator, clip_x0=clip_x0)
+    return ddpm_step(schedule, eps, t, x_t, generator=generator, clip_x0=clip_x0, data_range=data_range)
 
 
 def guided_noise_predictor(noise_predictor, text, guidance_scale: float = 1.0):
@@ -215,21 +216,23 @@ class Trajectory:
     states: torch.Tensor  # (S, B, ...)
 
 
-def sampling_timesteps(schedule: NoiseSchedule, steps: int) -> list:
-    """``steps`` evenly spaced step indices from T-1 down to 0 (the DDIM sub-sequence tau)."""
-    if not 1 <= steps <= schedule.num_steps:
-        raise ValueError(f"steps must be between 1 and T = {schedule.num_steps}, got {steps}")
-    return torch.linspace(schedule.num_steps - 1, 0, steps).round().long().unique_consecutive().tolist()
+def sampling_timesteps(schedule: NoiseSchedule, steps: int, first: int | None = None) -> list:
+    """``steps`` evenly spaced step indices from ``first`` (default T-1) down to 0 (the DDIM sub-sequence tau)."""
+    first = schedule.num_steps - 1 if first is None else first
+    if not 1 <= steps <= first + 1:
+        raise ValueError(f"steps must be between 1 and {first + 1} (the steps from t = {first} down to 0), got {steps}")
+    return torch.linspace(first, 0, steps).round().long().unique_consecutive().tolist()
 
 
 def clip_for(noise_predictor, clip_x0: bool | None) -> bool:
-    """Whether to clip the predicted clean image to [-1, 1]: ``clip_x0`` if given, else whenever the model
-    says its data has that range (``model.data_range``). Latents have no range: clipping them is refused."""
+    """Whether to clip the predicted clean image to the model's ``data_range`` ([-1, 1] for images; the measured
+    range of the scaled latents for a latent generator): ``clip_x0`` if given, else whenever the model has a
+    range. A model without one (2-D points) cannot be clipped: asking for it is refused."""
     data_range = getattr(noise_predictor, "data_range", None)
     if clip_x0 is None:
         return data_range is not None
     if clip_x0 and data_range is None and hasattr(noise_predictor, "data_range"):
-        raise ValueError(f"{type(noise_predictor).__name__} samples data without a fixed range (latents or points): "
+        raise ValueError(f"{type(noise_predictor).__name__} samples data without a fixed range (2-D points): "
                          "clip_x0=True would clamp them to [-1, 1] and distort them; leave clip_x0 unset")
     return clip_x0
 
@@ -248,29 +251,35 @@ def sample_shape(noise_predictor, shape) -> tuple:
 def sample(noise_predictor, schedule: NoiseSchedule, shape, sampler: str = "ddpm", steps: int | None = None,
            eta: float = 0.0, generator: torch.Generator | None = None, device=None, clip_x0: bool | None = None,
            progress: bool = True, return_trajectory: bool = False, text=None, guidance_scale: float = 1.0,
-           **model_kwargs):
+           x_start: torch.Tensor | None = None, t_start: int | None = None, **model_kwargs):
     """The reverse process: start from pure noise x_{T-1} ~ N(0, I) and denoise step by step.
 
     ``shape`` is the number of samples (the model says the rest: ``model.sample_shape``) or a
     full shape. ``sampler="ddpm"`` visits all T steps (DDPM Algorithm 2); ``"ddim"`` visits
     ``steps`` evenly spaced ones (DDIM eq. 12, deterministic when eta = 0). ``clip_x0``
     (default: whenever the model has a ``data_range``) keeps the predicted clean image in
-    [-1, 1]. ``text`` (caption token ids, one row per sample) conditions a text model, with
+    that range. ``text`` (caption token ids, one row per sample) conditions a text model, with
     classifier-free ``guidance_scale`` (see ``guided_noise_predictor``); other conditions go
-    to the network as keywords. Returns the samples, or ``(samples, Trajectory)`` when
-    ``return_trajectory``.
+    to the network as keywords. ``x_start`` and ``t_start`` (together) start the reverse
+    process from a given x_t at step t_start instead of pure noise at T-1 (the super-resolution
+    decoder of chapter 04 starts from its noised, upsampled thumbnail). Returns the samples,
+    or ``(samples, Trajectory)`` when ``return_trajectory``.
     """
     shape = sample_shape(noise_predictor, shape)
     clip_x0 = clip_for(noise_predictor, clip_x0)
+    data_range = getattr(noise_predictor, "data_range", None) or (-1.0, 1.0)
     if device is None:
         device = next(noise_predictor.parameters()).device
+    if (x_start is None) != (t_start is None):
+        raise ValueError("x_start and t_start go together: the state x_t to start from, and its step t")
+    first = schedule.num_steps - 1 if t_start is None else int(schedule.check_timesteps(t_start))
     if sampler == "ddpm":
         if steps not in (None, schedule.num_steps):
             raise ValueError(f"the DDPM sampler visits all {schedule.num_steps} steps; "
                              "use sampler='ddim' to sample with fewer steps")
-        timesteps = list(range(schedule.num_steps - 1, -1, -1))
+        timesteps = list(range(first, -1, -1))
     elif sampler == "ddim":
-        timesteps = sampling_timesteps(schedule, steps or 50)
+        timesteps = sampling_timesteps(schedule, min(steps or 50, first + 1), first)
     else:
         raise ValueError(f"unknown sampler {sampler!r}; choose 'ddpm' or 'ddim'")
 
@@ -283,18 +292,23 @@ def sample(noise_predictor, schedule: NoiseSchedule, shape, sampler: str = "ddpm
         noise_predictor = guided_noise_predictor(network, text.to(device), guidance_scale)
     elif guidance_scale != 1.0:
         raise ValueError("guidance_scale needs a condition: pass text=... (e.g. model.tokenizer(prompts))")
-    start = torch.randn(tuple(shape), generator=generator,
-                        device=generator.device if generator is not None else device)
-    x = start.to(device)
+    if x_start is None:
+        x_start = torch.randn(tuple(shape), generator=generator,
+                              device=generator.device if generator is not None else device)
+    elif tuple(x_start.shape) != tuple(shape):
+        raise ValueError(f"x_start has shape {tuple(x_start.shape)}, but {tuple(shape)} samples were asked for")
+    x = x_start.to(device)
     states = [x.cpu()] if return_trajectory else None
     for i, t in enumerate(progress_bar(timesteps, progress, desc=f"{sampler} sampling", leave=False)):
         if sampler == "ddpm":
-            x = denoise(noise_predictor, schedule, x, t, generator=generator, clip_x0=clip_x0, **model_kwargs)
+            x = denoise(noise_predictor, schedule, x, t, generator=generator, clip_x0=clip_x0, data_range=data_range,
+                        **model_kwargs)
         else:
             t_batch = torch.full((x.shape[0],), t, device=device, dtype=torch.long)
             eps = noise_predictor(x, t_batch, **model_kwargs).float()
             t_prev = timesteps[i + 1] if i + 1 < len(timesteps) else -1
-            x = ddim_step(schedule, eps, t, t_prev, x, eta=eta, generator=generator, clip_x0=clip_x0)
+            x = ddim_step(schedule, eps, t, t_prev, x, eta=eta, generator=generator, clip_x0=clip_x0,
+                          data_range=data_range)
         if return_trajectory:
             states.append(x.cpu())
     network.train(was_training)

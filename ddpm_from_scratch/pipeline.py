@@ -1,23 +1,44 @@
-"""Text -> image: the pieces of chapter 03 put together (chapter 04 adds a decoder).
+"""Text -> image: the lecture's three modules put together (chapters 03 and 04).
 
-``text_to_image(model, schedule, prompts)`` tokenizes the prompts with the model's own
-tokenizer (the vocabulary it was trained with travels in its checkpoint), runs the
-reverse process with classifier-free guidance, and returns images in [-1, 1].
+A text-to-image system is three separately trained modules:
+
+    prompt --text encoder--> embedding --generation model--> compressed image --decoder--> image
+
+``text_to_image(model, schedule, prompts)`` runs the first two: it tokenizes the prompts with
+the model's own tokenizer (the vocabulary it was trained with travels in its checkpoint), and
+runs the reverse process with classifier-free guidance. The text encoder is the generator's
+``text_encoder``: trained with it in chapter 03, or trained elsewhere and frozen (the latent
+generator of chapter 04 uses chapter 03's). ``TextToImage`` adds the decoder, so the three
+routes of chapter 04 are one class with three decoders:
+
+- ``pixel``: the generator draws the image itself (chapter 03's 16x16 model; no decoder);
+- ``cascade`` (Imagen): the generator draws a 16x16 thumbnail, a super-resolution diffusion
+  model (``SuperResolution``) draws the 32x32 image around it;
+- ``latent`` (Stable Diffusion): the generator draws an 8x8x4 latent, the autoencoder's decoder
+  (``LatentDecoder``) turns it into the 32x32 image.
+
+``load(route)`` builds a route from the shipped checkpoints; each stage can be swapped for
+another object with the same call (for example ``Upsample("bicubic")`` as the cascade's decoder).
 """
 
+from dataclasses import dataclass
+
 import torch
+import torch.nn.functional as F
 
 from . import diffusion
+from .schedules import NoiseSchedule
 
 
 def text_to_image(model, schedule, prompts, guidance_scale: float = 3.0, sampler: str = "ddim",
                   steps: int | None = 50, seed: int = 0, batch_size: int = 250,
                   progress: bool = False) -> torch.Tensor:
-    """One image per prompt, (N, C, S, S) in [-1, 1], on the CPU; one seed fixes them all.
+    """One sample per prompt, (N, *model.sample_shape), on the CPU; one seed fixes them all.
 
-    An empty prompt ("") generates unconditionally (the empty caption the model was trained
-    with); unknown words are named in a warning and read as ``<unk>``; over-long prompts are
-    truncated with a warning (see ``nn.text.Tokenizer``).
+    Images come back clamped to the model's data range ([-1, 1]); latents as they are. An empty
+    prompt ("") generates unconditionally (the empty caption the model was trained with);
+    unknown words are named in a warning and read as ``<unk>``; over-long prompts are truncated
+    with a warning (see ``nn.text.Tokenizer``).
     """
     prompts = [prompts] if isinstance(prompts, str) else list(prompts)
     if not prompts:
@@ -27,10 +48,167 @@ def text_to_image(model, schedule, prompts, guidance_scale: float = 3.0, sampler
                         "load a text-to-image checkpoint such as pretrained.load('shapes')")
     tokens = model.tokenizer(prompts)  # warns here, once per prompt, about unknown words or truncation
     generator = torch.Generator().manual_seed(seed)
-    images = []
+    samples = []
     for start in range(0, len(prompts), batch_size):
         text = tokens[start:start + batch_size]
-        images.append(diffusion.sample(model, schedule, len(text), sampler=sampler,
-                                       steps=None if sampler == "ddpm" else steps, generator=generator,
-                                       progress=progress, text=text, guidance_scale=guidance_scale).cpu())
-    return torch.cat(images).clamp(*model.data_range)
+        samples.append(diffusion.sample(model, schedule, len(text), sampler=sampler,
+                                        steps=None if sampler == "ddpm" else steps, generator=generator,
+                                        progress=progress, text=text, guidance_scale=guidance_scale).cpu())
+    samples = torch.cat(samples)
+    return samples.clamp(*model.data_range) if model.data_range is not None else samples
+
+
+def _check_finite(images: torch.Tensor, what: str) -> torch.Tensor:
+    if not torch.isfinite(images).all():
+        raise FloatingPointError(f"the {what} produced non-finite values (NaN or inf); the checkpoint may be "
+                                 "damaged or the input far outside what it was trained on")
+    return images
+
+
+class LatentDecoder:
+    """Scaled latents f z (B, C, h, w) -> images (B, 3, S, S) in [-1, 1]: x = D(f z / f)."""
+
+    def __init__(self, autoencoder, scale_factor: float):
+        if not scale_factor or scale_factor <= 0:
+            raise ValueError(f"the scale factor must be a positive number (1 / std of the latents), got {scale_factor}")
+        self.autoencoder, self.scale_factor = autoencoder.eval(), float(scale_factor)
+
+    def expects(self) -> tuple:
+        return self.autoencoder.latent_shape
+
+    @torch.no_grad()
+    def __call__(self, scaled_latents: torch.Tensor, seed: int = 0, progress: bool = False) -> torch.Tensor:
+        device = next(self.autoencoder.parameters()).device
+        images = torch.cat([self.autoencoder.decode(scaled_latents[i:i + 250].to(device) / self.scale_factor).cpu()
+                            for i in range(0, len(scaled_latents), 250)])
+        return _check_finite(images, "autoencoder's decoder").clamp(-1, 1)
+
+
+class SuperResolution:
+    """Thumbnails (B, 3, s, s) -> images (B, 3, 2s, 2s): a diffusion model conditioned on the thumbnail.
+
+    With noise conditioning augmentation the thumbnail is first noised to ``augmentation_level``
+    (a step of the schedule) and the model is told that level: it then treats the thumbnail as
+    a hint rather than the truth, and the small errors of a *generated* thumbnail no longer
+    pass straight into the large image.
+
+    The reverse process starts at ``START_STEP`` from the upsampled thumbnail noised to that
+    step, not from pure noise at T-1: the network predicts noise, and at the last steps of the
+    cosine schedule (alpha_bar ~ 2e-9) its clean-image estimate x0_hat = (x_t - sqrt(1 - abar) eps)
+    / sqrt(abar) magnifies every error ~2e4-fold, so there it cannot express the image the
+    thumbnail already pins down (measured in chapter 04: from pure noise the decoder misses
+    the true image by far more than bicubic upsampling does).
+    """
+
+    START_STEP = 800      # alpha_bar 0.093: x_t = 0.31 x_0 + 0.95 eps
+    SAMPLING_LEVEL = 100  # the thumbnail's noise level at sampling: alpha_bar 0.97, noise std 0.17 (cosine)
+
+    def __init__(self, model, schedule: NoiseSchedule, augmentation_level: int = SAMPLING_LEVEL, steps: int = 50):
+        self.model, self.schedule, self.steps = model.eval(), schedule, steps
+        self.augmentation_level = augmentation_level if model.config.augmentation_level else None
+
+    def expects(self) -> tuple:
+        channels, size, _ = self.model.sample_shape
+        return (channels, size // 2, size // 2)
+
+    def __call__(self, thumbnails: torch.Tensor, seed: int = 0, progress: bool = False) -> torch.Tensor:
+        if thumbnails.ndim != 4 or tuple(thumbnails.shape[1:]) != self.expects():
+            raise ValueError(f"the super-resolution decoder expects thumbnails of shape (B, "
+                             f"{', '.join(map(str, self.expects()))}), got {tuple(thumbnails.shape)}")
+        generator = torch.Generator().manual_seed(seed)
+        clean, conditions = thumbnails, {}
+        if self.augmentation_level is not None:
+            level = torch.full((len(thumbnails),), self.augmentation_level, dtype=torch.long)
+            thumbnails = diffusion.add_noise(self.schedule, thumbnails, level, generator=generator)
+            conditions["augmentation_level"] = level
+        size = self.model.sample_shape[-1]
+        upsampled = F.interpolate(clean, size=(size, size), mode="bilinear", align_corners=False)
+        x_start = diffusion.add_noise(self.schedule, upsampled, self.START_STEP, generator=generator)
+        device = next(self.model.parameters()).device
+        images = []
+        for i in range(0, len(thumbnails), 250):
+            chunk = {k: v[i:i + 250].to(device) for k, v in {"low_res": thumbnails, **conditions}.items()}
+            images.append(diffusion.sample(self.model, self.schedule, len(chunk["low_res"]), sampler="ddim",
+                                           steps=self.steps, generator=generator, progress=progress,
+                                           x_start=x_start[i:i + 250], t_start=self.START_STEP, **chunk).cpu())
+        return _check_finite(torch.cat(images), "super-resolution model").clamp(-1, 1)
+
+
+class Upsample:
+    """The baseline decoder for thumbnails: bilinear or bicubic interpolation to ``factor`` times the size."""
+
+    def __init__(self, mode: str = "bicubic", factor: int = 2):
+        self.mode, self.factor = mode, factor
+
+    def __call__(self, thumbnails: torch.Tensor, seed: int = 0, progress: bool = False) -> torch.Tensor:
+        return F.interpolate(thumbnails, scale_factor=self.factor, mode=self.mode, align_corners=False).clamp(-1, 1)
+
+
+@dataclass
+class TextToImage:
+    """prompt -> text encoder (inside ``generator``) -> ``generator`` -> compressed version -> ``decoder`` -> image."""
+
+    generator: object                 # a text-conditioned noise predictor (it holds its text encoder)
+    schedule: NoiseSchedule
+    decoder: object | None = None     # LatentDecoder, SuperResolution, Upsample, or None (pixel space)
+    guidance_scale: float = 3.0
+
+    def __post_init__(self):
+        wanted = getattr(self.decoder, "expects", lambda: None)()
+        if wanted is not None and tuple(wanted) != tuple(self.generator.sample_shape):
+            raise ValueError(f"the decoder expects inputs of shape {tuple(wanted)}, but the generator draws "
+                             f"{tuple(self.generator.sample_shape)}: they were not made for each other")
+
+    def compressed(self, prompts, guidance_scale: float | None = None, steps: int = 50, seed: int = 0,
+                   progress: bool = False, sampler: str = "ddim") -> torch.Tensor:
+        """What the generation model draws: a thumbnail, a latent, or (pixel route) the image itself."""
+        scale = self.guidance_scale if guidance_scale is None else guidance_scale
+        return text_to_image(self.generator, self.schedule, prompts, scale, sampler, steps, seed, progress=progress)
+
+    def decode(self, compressed: torch.Tensor, seed: int = 0, progress: bool = False) -> torch.Tensor:
+        return compressed if self.decoder is None else self.decoder(compressed, seed=seed, progress=progress)
+
+    def __call__(self, prompts, guidance_scale: float | None = None, steps: int = 50, seed: int = 0,
+                 progress: bool = False, sampler: str = "ddim") -> torch.Tensor:
+        """Images (N, 3, S, S) in [-1, 1], one per prompt."""
+        return self.decode(self.compressed(prompts, guidance_scale, steps, seed, progress, sampler), seed, progress)
+
+
+ROUTES = ("pixel", "cascade", "latent")
+
+
+def latent_route(generator, autoencoder) -> TextToImage:
+    """The latent route from two loaded checkpoints (``pretrained.Pretrained``), checked to belong together:
+    the generator must name this autoencoder in its ``requires`` and carry its scale factor."""
+    from .checkpoints import CheckpointError, check_requirement
+
+    check_requirement(generator.header, generator.path, "shapes_autoencoder", autoencoder.header, autoencoder.path)
+    if generator.header.get("scale_factor") != autoencoder.header.get("scale_factor"):
+        raise CheckpointError(f"{generator.path} was trained on latents scaled by {generator.header.get('scale_factor')}, "
+                              f"but {autoencoder.path} has scale factor {autoencoder.header.get('scale_factor')}: "
+                              "decoding would divide by the wrong number")
+    return TextToImage(generator.model, generator.schedule,
+                       LatentDecoder(autoencoder.model, autoencoder.header["scale_factor"]),
+                       generator.card.get("guidance_scale", 3.0))
+
+
+def cascade_route(generator, super_resolution, augmentation_level: int | None = None) -> TextToImage:
+    """The thumbnail route from two loaded checkpoints (augmentation level: ``SuperResolution.SAMPLING_LEVEL``)."""
+    level = SuperResolution.SAMPLING_LEVEL if augmentation_level is None else augmentation_level
+    decoder = SuperResolution(super_resolution.model, super_resolution.schedule, augmentation_level=level)
+    return TextToImage(generator.model, generator.schedule, decoder, generator.card.get("guidance_scale", 3.0))
+
+
+def load(route: str, device=None, augmentation_level: int | None = None) -> TextToImage:
+    """One of the book's routes from the shipped checkpoints: ``pixel`` (chapter 03's 16x16 model),
+    ``cascade`` (+ ``shapes_sr``) or ``latent`` (``shapes_latent`` + ``shapes_autoencoder``)."""
+    from . import pretrained
+
+    if route not in ROUTES:
+        raise ValueError(f"unknown pipeline {route!r}; choose one of {', '.join(ROUTES)}")
+    if route == "latent":
+        return latent_route(pretrained.load("shapes_latent", device), pretrained.load("shapes_autoencoder", device))
+    pixel = pretrained.load("shapes", device)
+    if route == "cascade":
+        return cascade_route(pixel, pretrained.load("shapes_sr", device), augmentation_level)
+    return TextToImage(pixel.model, pixel.schedule, None, pixel.card.get("guidance_scale", 3.0))

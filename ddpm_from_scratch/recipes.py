@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from . import diffusion, evaluation
 from .checkpoints import describe
 from .data import load_digits, load_toy, shapes
-from .nn import ClassifierConfig, MLPConfig, TextUNetConfig, UNetConfig, model_for_config
+from .nn import AutoencoderConfig, ClassifierConfig, MLPConfig, TextUNetConfig, UNetConfig, model_for_config
 from .schedules import NoiseSchedule
 from .train import TrainConfig, Trainer
 
@@ -31,12 +31,14 @@ from .train import TrainConfig, Trainer
 class Recipe:
     name: str
     description: str
-    model_config: object                     # a UNetConfig, TextUNetConfig, MLPConfig or ClassifierConfig
-    train_config: TrainConfig
-    data: Callable                           # data(model, seed) -> a tensor, a dict of tensors, or a batch sampler
-    loss: Callable                           # loss(model, batch, generator) -> scalar
+    model_config: object = None              # a config dataclass of nn (None: a pipeline of shipped models)
+    train_config: TrainConfig | None = None
+    data: Callable | None = None             # data(model, seed) -> a tensor, a dict of tensors, or a batch sampler
+    loss: Callable | None = None             # loss(model, batch, generator) -> scalar
     evaluate: Callable | None = None         # evaluate(loaded: pretrained.Pretrained, **options) -> dict
     schedule: NoiseSchedule | None = None    # the noise schedule of a diffusion recipe
+    prepare: Callable | None = None          # prepare(model) -> header fields: loads parts trained elsewhere
+    measure: Callable | None = None          # measure(model) -> header fields measured after training
 
 
 # --- objectives -------------------------------------------------------------------------
@@ -94,8 +96,127 @@ def labelled_scenes(model, seed):
     return shapes.labelled_batches(model.config.image_size)
 
 
-# --- the recipes ---------------------------------------------------------------------------
+# --- chapter 04: the decoders and the latent generator --------------------------------------
 LINEAR, COSINE = NoiseSchedule.linear(), NoiseSchedule.cosine()
+SCENE_SIZE, THUMBNAIL_SIZE = 32, 16   # the full images of chapter 04, and the thumbnails of chapter 03's model
+KL_WEIGHT = 1e-4                      # the autoencoder's KL term, per latent element, against L1 per pixel
+AUGMENTATION_LEVELS = 300             # thumbnails are noised to a step s ~ U{0 .. 299} of the cosine schedule
+# The range sampling clips the latent generator's x0_hat to: the scaled latents f z of 2,000 training scenes
+# reach |f z| = 6.67 (0.5% lie beyond 4; tests/test_decoders.py checks the bound). Latents have no fixed range
+# as pixels do, but without any bound the cosine schedule's last alpha_bar (~2e-9) magnifies the noise
+# predictor's errors ~2e4-fold in the first steps and sampling diverges (chapter 04 shows it).
+LATENT_RANGE = (-7.0, 7.0)
+
+
+def autoencoder_loss(model, batch, generator):
+    """The autoencoder's objective: reconstruct the image through a noisy latent, plus a small KL.
+
+    The KL term is measured per latent element and the reconstruction per pixel, so KL_WEIGHT
+    says how many units of L1 one nat of KL per element is worth.
+    """
+    x = batch["images"]
+    # 1. encode: q(z | x) = N(mean, diag(std^2))
+    posterior = model.encode(x)
+    # 2. sample z = mean + std * eps   (the reparameterisation trick)
+    z = posterior.sample(generator)
+    # 3. decode: x_hat = D(z)
+    x_hat = model.decode(z)
+    # 4. reconstruction error, mean |x - x_hat| (L1 keeps edges sharper than the squared error)
+    reconstruction = (x - x_hat).abs().mean()
+    # 5. KL(q(z | x) || N(0, I)) per latent element: keeps the latents' scale in check
+    kl = posterior.kl().mean() / z[0].numel()
+    return reconstruction + KL_WEIGHT * kl
+
+
+@torch.no_grad()
+def latent_scale_factor(autoencoder, images: torch.Tensor, generator: torch.Generator | None = None) -> float:
+    """1 / std of the latents z ~ q(z | x) of ``images``: scaled latents f z have unit standard deviation,
+    the scale of the noise the reverse process starts from (Rombach et al. 2022, section G)."""
+    autoencoder.eval()
+    device = next(autoencoder.parameters()).device
+    z = torch.cat([autoencoder.encode(images[i:i + 500].to(device)).sample(generator).cpu()
+                   for i in range(0, len(images), 500)])
+    return 1.0 / z.float().std().item()
+
+
+def scenes_for_autoencoder(model, seed):
+    """Fresh 32x32 scenes of every combination (no text: the autoencoder never sees a caption)."""
+    return shapes.labelled_batches(model.config.image_size)
+
+
+def measure_scale_factor(model, num_images: int = 2000, seed: int = 0) -> dict:
+    images, _, _ = shapes.make_scenes(num_images, model.config.image_size, seed=seed, heldout=None)
+    return {"scale_factor": latent_scale_factor(model, images, torch.Generator().manual_seed(seed))}
+
+
+def thumbnail_pairs(max_level: int) -> Callable:
+    """(thumbnail, scene) pairs for the super-resolution decoder, no text: ``x0`` a 32x32 scene, ``low_res``
+    its 16x16 downscale noised to a random step s < ``max_level`` of the cosine schedule, and that
+    ``augmentation_level`` s (noise conditioning augmentation, Ho et al. 2021). ``max_level=0``: clean thumbnails."""
+    def data(model, seed):
+        def sample_batch(batch_size, generator):
+            images = shapes.render(shapes.random_scenes(batch_size, generator, heldout=None), SCENE_SIZE, generator)
+            thumbnails = shapes.downscale(images, THUMBNAIL_SIZE)
+            if max_level == 0:
+                return {"x0": images, "low_res": thumbnails}
+            level = torch.randint(0, max_level, (batch_size,), generator=generator)
+            return {"x0": images, "low_res": diffusion.add_noise(COSINE, thumbnails, level, generator=generator),
+                    "augmentation_level": level}
+
+        return sample_batch
+
+    return data
+
+
+def frozen_text_encoder_and_autoencoder(model) -> dict:
+    """The latent generator's parts trained elsewhere: chapter 03's text encoder (copied in, frozen) and the
+    autoencoder whose latents it learns. Both are named, with fingerprints, in the checkpoint's ``requires``."""
+    from . import pretrained
+    from .checkpoints import requirement
+
+    text_model, autoencoder = pretrained.load("shapes"), pretrained.load("shapes_autoencoder")
+    if model.tokenizer.tokens != text_model.model.tokenizer.tokens:
+        raise ValueError(f"the text encoder in {text_model.path} was trained with another vocabulary than this model's: "
+                         "build the latent generator with the same vocabulary (data.shapes.vocabulary())")
+    model.text_encoder.load_state_dict(text_model.model.text_encoder.state_dict())
+    return {"requires": [requirement("shapes", text_model.header), requirement("shapes_autoencoder", autoencoder.header)],
+            "scale_factor": autoencoder.header["scale_factor"]}
+
+
+def scene_latents(scale_factor: float | None = None, num_scenes: int = 20000) -> Callable:
+    """Captioned 32x32 scenes as latents of the shipped autoencoder, scaled: {"x0": f z, "text": token ids}.
+
+    ``num_scenes`` training scenes (drawn from the seed) are encoded once, keeping each posterior's mean and
+    std; every batch then draws z ~ q(z | x) anew and a fresh caption (10% empty), which is cheap next to
+    running the encoder at every step. ``scale_factor`` None: the autoencoder's measured f (what the recipe
+    trains on); 1.0: unscaled latents (chapter 04's comparison)."""
+    def data(model, seed):
+        from . import pretrained
+
+        autoencoder = pretrained.load("shapes_autoencoder")
+        f = autoencoder.header["scale_factor"] if scale_factor is None else scale_factor
+        generator = torch.Generator().manual_seed(seed)
+        attributes = shapes.random_scenes(num_scenes, generator)  # training combinations only
+        means, stds = [], []
+        with torch.no_grad():
+            for start in range(0, num_scenes, 500):
+                posterior = autoencoder.model.encode(shapes.render(attributes[start:start + 500], SCENE_SIZE, generator))
+                means.append(posterior.mean)
+                stds.append(posterior.std)
+        mean, std = torch.cat(means), torch.cat(stds)
+
+        def sample_batch(batch_size, generator):
+            index = torch.randint(0, num_scenes, (batch_size,), generator=generator)
+            z = mean[index] + std[index] * torch.randn(mean[index].shape, generator=generator)  # z ~ q(z | x)
+            captions = shapes.training_captions([attributes[i] for i in index.tolist()], generator)
+            return {"x0": f * z, "text": model.tokenizer(captions)}
+
+        return sample_batch
+
+    return data
+
+
+# --- the recipes ---------------------------------------------------------------------------
 
 RECIPES = {
     "moons": Recipe(
@@ -139,6 +260,54 @@ RECIPES = {
         train_config=TrainConfig(steps=4000, batch_size=128, lr=1e-3, weight_decay=1e-4, warmup_steps=100,
                                  ema_decay=0.99, checkpoint_every=500, seed=0),
     ),
+    "shapes32_classifier": Recipe(
+        name="shapes32_classifier",
+        description="CNN that reads shape, colour, size and position back from a 32x32 scene (chapter 04's judge)",
+        model_config=ClassifierConfig(image_channels=3, image_size=SCENE_SIZE, num_classes=shapes.NUM_ATTRIBUTE_VALUES,
+                                      pool="flatten"),
+        data=labelled_scenes, loss=attributes_loss, evaluate=evaluation.report_shapes_classifier,
+        train_config=TrainConfig(steps=2000, batch_size=64, lr=1e-3, weight_decay=1e-4, warmup_steps=100,
+                                 ema_decay=0.99, checkpoint_every=500, seed=0),
+    ),
+    "shapes_autoencoder": Recipe(
+        name="shapes_autoencoder",
+        description="KL autoencoder, 32x32x3 scenes <-> 8x8x4 latents, no text (chapter 04's latent decoder)",
+        model_config=AutoencoderConfig(image_channels=3, image_size=SCENE_SIZE, latent_channels=4, base_channels=32,
+                                       channel_mults=(1, 2, 2), num_res_blocks=1),
+        data=scenes_for_autoencoder, loss=autoencoder_loss, measure=measure_scale_factor,
+        evaluate=evaluation.report_autoencoder,
+        train_config=TrainConfig(steps=3000, batch_size=32, lr=1e-3, warmup_steps=100, ema_decay=0.999,
+                                 checkpoint_every=500, seed=0),
+    ),
+    "shapes_latent": Recipe(
+        name="shapes_latent",
+        description="text-to-latent: cross-attention U-Net on the autoencoder's scaled 8x8x4 latents, with chapter "
+                    "03's text encoder frozen (chapter 04's latent route)",
+        model_config=TextUNetConfig(vocabulary=shapes.vocabulary(), image_channels=4, image_size=8, base_channels=32,
+                                    channel_mults=(1, 2, 2), num_res_blocks=1, attention_resolutions=(8, 4),
+                                    data_range=LATENT_RANGE, train_text_encoder=False),
+        data=scene_latents(), loss=denoising(COSINE), schedule=COSINE, prepare=frozen_text_encoder_and_autoencoder,
+        evaluate=evaluation.report_latent_route,
+        train_config=TrainConfig(steps=6000, batch_size=64, lr=5e-4, warmup_steps=200, ema_decay=0.999,
+                                 checkpoint_every=500, seed=0),
+    ),
+    "shapes_sr": Recipe(
+        name="shapes_sr",
+        description="super-resolution decoder 16x16 -> 32x32 scenes, no text, noise conditioning augmentation "
+                    "(chapter 04's thumbnail route)",
+        model_config=UNetConfig(image_channels=3, image_size=SCENE_SIZE, base_channels=32, channel_mults=(1, 2, 2),
+                                num_res_blocks=1, attention_resolutions=(), cond_channels=3, augmentation_level=True),
+        data=thumbnail_pairs(AUGMENTATION_LEVELS), loss=denoising(COSINE), schedule=COSINE,
+        evaluate=evaluation.report_super_resolution,
+        train_config=TrainConfig(steps=3000, batch_size=32, lr=5e-4, warmup_steps=200, ema_decay=0.999,
+                                 checkpoint_every=500, seed=0),
+    ),
+    "shapes_cascade": Recipe(
+        name="shapes_cascade",
+        description="pipeline, not trained: chapter 03's 16x16 shapes model, then the shapes_sr decoder to 32x32 "
+                    "(chapter 04's thumbnail route)",
+        evaluate=evaluation.report_cascade,
+    ),
 }
 
 
@@ -162,10 +331,14 @@ def make_trainer(recipe: Recipe, checkpoint_path=None, resume: bool = False, dev
     initial weights, the training data (when the recipe draws it), then the trainer's own
     generator (batches, steps t, noise) and the global RNG (dropout).
     """
+    if recipe.model_config is None:
+        raise ValueError(f"recipe {recipe.name!r} is a pipeline of shipped models ({recipe.description}); "
+                         "there is nothing to train")
     config = recipe.train_config if steps is None else replace(recipe.train_config, steps=steps)
     if config.steps < 0:
         raise ValueError(f"steps must be 0 or more, got {config.steps}")
     model = build_model(recipe, config.seed)
+    prepared = recipe.prepare(model) if recipe.prepare else {}
     return Trainer(model, recipe.loss, recipe.data(model, config.seed) if data is None else data, config,
                    checkpoint_path=checkpoint_path, resume=resume, device=device,
-                   header=describe(model, recipe.schedule, metadata={"recipe": recipe.name}))
+                   header=describe(model, recipe.schedule, metadata={"recipe": recipe.name}, **prepared))

@@ -24,7 +24,10 @@ conditions (``text``, ``low_res``, ``class_labels``), see ``diffusion.denoising_
 
 import copy
 import math
+import os
+import socket
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -37,6 +40,53 @@ from .checkpoints import CheckpointError, check_same_model, describe, load_check
 
 class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or infinite loss."""
+
+
+class RunLockedError(RuntimeError):
+    """Another training process is writing to the same checkpoint."""
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def _no_lock():
+    yield None
+
+
+@contextmanager
+def run_lock(checkpoint_path: Path):
+    """One training per checkpoint: a lock file beside it names the process that writes it, and is removed
+    when that process stops. A lock left by a killed process (its pid is gone) is taken over."""
+    lock = checkpoint_path.with_name(checkpoint_path.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        try:
+            descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # atomic: only one process wins
+            break
+        except FileExistsError:
+            try:
+                owner = int(lock.read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                owner = None
+            if owner is not None and owner != os.getpid() and _process_alive(owner):
+                raise RunLockedError(f"another training (process {owner}, see {lock}) is writing to "
+                                     f"{checkpoint_path}; wait for it to finish, or train into another directory "
+                                     "(--out)") from None
+            lock.unlink(missing_ok=True)  # stale: its process was killed
+    with os.fdopen(descriptor, "w") as file:
+        file.write(f"{os.getpid()} {socket.gethostname()}\n")
+    try:
+        yield lock
+    finally:
+        lock.unlink(missing_ok=True)
 
 
 @dataclass
@@ -196,6 +246,10 @@ class Trainer:
         Ctrl-C (KeyboardInterrupt) writes a checkpoint before stopping, so ``resume`` loses nothing.
         """
         total = self.config.steps if steps is None else steps
+        with run_lock(self.checkpoint_path) if self.checkpoint_path else _no_lock():
+            return self._fit(total, progress)
+
+    def _fit(self, total: int, progress: bool) -> "Trainer":
         bar = progress_bar(None, progress, total=total, initial=self.step, desc="training", leave=False)
         start = time.perf_counter()
         try:

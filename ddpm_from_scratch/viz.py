@@ -329,13 +329,25 @@ def show_source(obj):
 # -- the book's map ----------------------------------------------------------------
 
 
+def _diagram(width: float, height: float):
+    """An empty figure for a box-and-arrow diagram, in units of inches."""
+    fig = _new_figure(figsize=(width, height))
+    ax = fig.subplots()
+    ax.set_xlim(0, width)
+    ax.set_ylim(0, height)
+    ax.axis("off")
+    return fig, ax
+
+
+def _box(ax, x, y, w, h, label, colour, fontsize=9):
+    ax.add_patch(matplotlib.patches.FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.05",
+                                                   facecolor=colour, edgecolor="black"))
+    ax.text(x + w / 2, y + h / 2, label, ha="center", va="center", fontsize=fontsize)
+
+
 def pipeline_diagram() -> Figure:
     """The text-to-image pipeline the book builds, with the chapter that builds each part."""
-    fig = _new_figure(figsize=(11, 3.2))
-    ax = fig.subplots()
-    ax.set_xlim(0, 11)
-    ax.set_ylim(0, 3.2)
-    ax.axis("off")
+    fig, ax = _diagram(11, 3.2)
     boxes = [  # (x, label, chapter, colour)
         (0.1, '"a red circle"\n(prompt)', "", "#ffffff"),
         (2.35, "Text encoder", "ch. 03", "#dbe9f6"),
@@ -345,9 +357,7 @@ def pipeline_diagram() -> Figure:
     ]
     width, height, y = 1.75, 1.3, 1.2
     for x, label, chapter, colour in boxes:
-        ax.add_patch(matplotlib.patches.FancyBboxPatch((x, y), width, height, boxstyle="round,pad=0.05",
-                                                       facecolor=colour, edgecolor="black"))
-        ax.text(x + width / 2, y + height / 2, label, ha="center", va="center", fontsize=9)
+        _box(ax, x, y, width, height, label, colour)
         ax.text(x + width / 2, y - 0.25, chapter, ha="center", va="top", fontsize=8, color="0.35")
     for (x0, *_), (x1, *_) in zip(boxes, boxes[1:]):
         ax.annotate("", xy=(x1 - 0.05, y + height / 2), xytext=(x0 + width + 0.05, y + height / 2),
@@ -355,4 +365,37 @@ def pipeline_diagram() -> Figure:
     ax.annotate("pure noise", xy=(4.6 + width / 2, y + height + 0.05), xytext=(4.6 + width / 2, 3.05),
                 ha="center", fontsize=9, arrowprops=dict(arrowstyle="->", lw=1.5))
     ax.text(10.9, 0.15, "evaluation (FID, likelihood): ch. 05", ha="right", fontsize=8, color="0.35")
+    return fig
+
+
+def three_modules_diagram() -> Figure:
+    """The lecture's three separately trained modules (chapter 04): what each learns from, and how they chain."""
+    fig, ax = _diagram(11, 4.6)
+    width, height = 2.3, 1.05
+
+    def box(x, y, label, colour, w=width, h=height):
+        _box(ax, x, y, w, h, label, colour)
+
+    def arrow(x0, y0, x1, y1, style="->"):
+        ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(arrowstyle=style, lw=1.4))
+
+    colours = {"text": "#dbe9f6", "generator": "#fde2c8", "decoder": "#d9f2d9"}
+    ax.text(0.05, 4.4, "generation: one pass through three modules", fontsize=10, weight="bold", va="top")
+    y = 2.85
+    box(0.05, y, '"a big red circle\nin the top left"', "#ffffff", w=1.7)
+    box(2.15, y, "Text encoder", colours["text"], w=1.7)
+    box(4.25, y, "Generation model\n(Denoise x T,\nfrom pure noise)", colours["generator"])
+    box(6.95, y, "compressed version:\n16x16 thumbnail, or\n8x8x4 latent", "#ffffff", w=1.9)
+    box(9.25, y, "Decoder", colours["decoder"], w=1.7)
+    for x0, x1 in [(1.8, 2.1), (3.9, 4.2), (6.6, 6.9), (8.9, 9.2)]:
+        arrow(x0, y + height / 2, x1, y + height / 2)
+    ax.text(0.05, 2.2, "training: each module on its own data, separately", fontsize=10, weight="bold", va="top")
+    y = 0.25
+    box(2.15 - 0.35, y, "caption-image pairs\n(ch. 03; contrastive\nin ch. 07)", colours["text"], w=2.4, h=1.3)
+    box(4.25 + 0.1, y, "(text, compressed image)\npairs: compress each\ntraining image first", colours["generator"],
+        w=2.4, h=1.3)
+    box(7.2, y, "no text at all:\n(downscaled image, image)\npairs, or an autoencoder\nfor the latent", colours["decoder"],
+        w=3.7, h=1.3)
+    for x in (3.0, 5.55, 10.1):
+        arrow(x, y + 1.35, x, 2.8, style="-|>")
     return fig

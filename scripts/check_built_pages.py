@@ -1,4 +1,4 @@
-"""Check the built HTML: every chapter page exists, has figures, and shows no warning or traceback."""
+"""Check the built HTML: every chapter page exists, has figures, and shows no warning, traceback or raw table."""
 
 import re
 import sys
@@ -21,6 +21,11 @@ def main(html_dir: str) -> int:
             continue
         text = page.read_text(encoding="utf-8")
         problems += [f"{page}: contains {bad!r}" for bad in BAD if bad in text]
+        # a markdown table shown as text (|---|) instead of rendered: outside code listings, none may remain
+        prose = re.sub(r"<pre.*?</pre>|<code.*?</code>", "", text, flags=re.S)
+        raw = re.findall(r"\|\s*:?(?:-{3,}|—+|–+):?\s*\|", prose)  # smart quotes turn --- into —
+        if raw:
+            problems.append(f"{page}: {len(raw)} markdown table(s) shown as raw text")
         if text.count('src="../_images/') < 3:
             problems.append(f"{page}: fewer than 3 figures")
     for p in problems:

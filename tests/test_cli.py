@@ -109,3 +109,22 @@ def test_evaluate_digits_reports_bits_per_dim_with_its_estimator():
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
     assert metrics["bits_per_dim_images"] == 3 and "4 importance-sampled" in metrics["bits_per_dim_estimate"]
     assert 0 < metrics["bits_per_dim"] < 8  # far below a uniform model's 8 bits/dim
+
+
+@pytest.mark.parametrize("route", ["latent", "cascade"])
+def test_generate_draws_32px_scenes_through_a_route(route, tmp_path):
+    out = tmp_path / f"{route}.png"
+    result = subprocess.run([sys.executable, "-m", "ddpm_from_scratch", "generate", "a big green triangle in the top left",
+                             "--pipeline", route, "--steps", "2", "--out", str(out), "--quiet", "--device", "cpu"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"{route} pipeline" in result.stdout
+
+
+def test_a_latent_generator_without_its_decoder_is_refused(tmp_path, capsys):
+    from ddpm_from_scratch import pretrained
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["generate", "a red circle", "--checkpoint", str(pretrained.CHECKPOINT_DIR / "shapes_latent.pt"),
+                  "--out", str(tmp_path / "x.png"), "--quiet"])
+    assert exit_info.value.code == 2 and "--pipeline latent" in capsys.readouterr().err

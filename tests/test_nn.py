@@ -126,7 +126,7 @@ def test_a_res_block_without_an_embedding_is_a_plain_residual_block():
 def test_generative_models_say_what_they_sample():
     assert UNet(SMALL).sample_shape == (1, 8, 8) and UNet(SMALL).data_range == (-1.0, 1.0)
     assert MLPDenoiser(MLPConfig(data_dim=3)).sample_shape == (3,) and MLPDenoiser().data_range is None
-    latent = UNet(UNetConfig(**{**SMALL.__dict__, "image_channels": 4, "data_range": None}))
-    assert latent.sample_shape == (4, 8, 8) and latent.data_range is None
+    latent = UNet(UNetConfig(**{**SMALL.__dict__, "image_channels": 4, "data_range": (-7.0, 7.0)}))
+    assert latent.sample_shape == (4, 8, 8) and latent.data_range == (-7.0, 7.0)
     with pytest.raises(ValueError, match="data_range"):
-        UNet(UNetConfig(**{**SMALL.__dict__, "data_range": (0.0, 1.0)}))
+        UNet(UNetConfig(**{**SMALL.__dict__, "data_range": (1.0, -1.0)}))

@@ -186,3 +186,13 @@ def test_text_to_image_handles_empty_unknown_and_wrong_models():
         text_to_image(UNet(UNetConfig(image_channels=3, base_channels=8, channel_mults=(1, 2))), schedule, ["a"])
     with pytest.raises(ValueError, match="no prompts"):
         text_to_image(model, schedule, [])
+
+
+def test_a_prompt_in_another_script_is_named_instead_of_silently_read_as_empty():
+    tokenizer = Tokenizer(("a", "red", "circle"))
+    with pytest.warns(UserWarning, match=r"一个红色的圆.*outside a-z.*reads as empty"):
+        ids = tokenizer(["一个红色的圆"])
+    assert ids[0, 1] == 0  # nothing but <start>: the unconditional prompt, and the reader was told
+    with pytest.warns(UserWarning) as caught:
+        tokenizer(["a red círcle"])
+    assert any("outside a-z" in str(w.message) for w in caught)

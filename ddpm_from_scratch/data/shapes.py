@@ -123,6 +123,17 @@ def render(attributes: list, image_size: int = 16, generator: torch.Generator | 
     return coverage * colour * 2 - 1
 
 
+def downscale(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Images (B, C, S, S) -> (B, C, size, size), each pixel the mean of the block it covers (a box filter).
+
+    The thumbnails of chapter 04: a 32x32 scene downscaled to 16x16 is the scene rendered at 16x16.
+    """
+    if images.shape[-1] % size:
+        raise ValueError(f"cannot downscale {images.shape[-1]}x{images.shape[-1]} images to {size}x{size}: "
+                         "the size must divide the image size")
+    return F.avg_pool2d(images, images.shape[-1] // size)
+
+
 def attribute_labels(attributes: list) -> torch.Tensor:
     """(B, 4) long: the index of each attribute value, columns in ATTRIBUTES order."""
     return torch.tensor([[values.index(a[name]) for name, values in ATTRIBUTES.items()] for a in attributes],
@@ -148,19 +159,21 @@ def make_scenes(n: int, image_size: int = 16, seed: int = 0, heldout: bool | Non
     return render(attributes, image_size, generator), [caption(a, rng) for a in attributes], attributes
 
 
-def captioned_batches(tokenizer, image_size: int = 16, drop_caption: float = 0.1):
-    """A batch sampler for text-conditioned training: {"x0": images, "text": token ids} of fresh training scenes.
+def training_captions(attributes: list, generator: torch.Generator, drop_caption: float = 0.1) -> list:
+    """One random phrasing per scene; a share ``drop_caption`` replaced by the empty text "", so that the same
+    network also learns the unconditional noise predictor that classifier-free guidance needs."""
+    rng = random.Random(int(torch.randint(0, 2**31, (1,), generator=generator)))
+    drop = torch.rand(len(attributes), generator=generator) < drop_caption
+    return ["" if d else caption(a, rng) for a, d in zip(attributes, drop.tolist())]
 
-    A share ``drop_caption`` of the captions is replaced by the empty text, so that the same
-    network also learns the unconditional noise predictor that classifier-free guidance needs.
-    """
+
+def captioned_batches(tokenizer, image_size: int = 16, drop_caption: float = 0.1):
+    """A batch sampler for text-conditioned training: {"x0": images, "text": token ids} of fresh training scenes,
+    with a share ``drop_caption`` of empty captions (``training_captions``)."""
     def sample_batch(batch_size, generator):
         attributes = random_scenes(batch_size, generator)
         images = render(attributes, image_size, generator)
-        rng = random.Random(int(torch.randint(0, 2**31, (1,), generator=generator)))
-        drop = torch.rand(batch_size, generator=generator) < drop_caption
-        texts = ["" if d else caption(a, rng) for a, d in zip(attributes, drop.tolist())]
-        return {"x0": images, "text": tokenizer(texts)}
+        return {"x0": images, "text": tokenizer(training_captions(attributes, generator, drop_caption))}
 
     return sample_batch
 

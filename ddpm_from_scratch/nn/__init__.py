@@ -1,8 +1,9 @@
 """Networks only, no diffusion math: noise predictors (U-Net, MLP, text-conditioned U-Net), a text encoder, a
-classifier; the blocks they share are in ``blocks``. Nothing here imports the rest of the package."""
+classifier, an autoencoder; the blocks they share are in ``blocks``. Nothing here imports the rest of the package."""
 
 from dataclasses import asdict, fields
 
+from .autoencoder import Autoencoder, AutoencoderConfig, DiagonalGaussian
 from .blocks import keep_attention_maps, sinusoidal_embedding
 from .classifier import Classifier, ClassifierConfig
 from .mlp import MLPConfig, MLPDenoiser
@@ -15,6 +16,7 @@ MODELS = {
     "MLPDenoiser": (MLPDenoiser, MLPConfig),
     "Classifier": (Classifier, ClassifierConfig),
     "TextConditionedUNet": (TextConditionedUNet, TextUNetConfig),
+    "Autoencoder": (Autoencoder, AutoencoderConfig),
 }
 
 

@@ -58,6 +58,10 @@ class Tokenizer:
         if not isinstance(text, str):
             raise TypeError(f"expected a text (str), got {type(text).__name__}")
         words = words_in(text)
+        unreadable = [w for w in re.findall(r"\w+", text.lower()) if not re.fullmatch(r"[a-z0-9]+", w)]
+        if unreadable:  # letters outside a-z (another script, accents): they are not words to this tokenizer
+            warnings.warn(f"{unreadable} in {text!r} use letters outside a-z, which this tokenizer drops (it keeps only "
+                          f"a-z and 0-9){': the prompt reads as empty (no text)' if not words else ''}", stacklevel=3)
         unknown = sorted({w for w in words if w not in self.ids})
         if unknown:
             warnings.warn(f"unknown words {unknown} in {text!r}: the model never saw them and reads them as "
@@ -126,6 +130,7 @@ class TextUNetConfig:
     text_layers: int = 2
     text_heads: int = 4
     text_entry: str = "cross_attention"    # or "pooled": only a sentence vector added to the step embedding
+    train_text_encoder: bool = True        # False: the encoder is another model's, loaded and frozen (chapter 04)
     image_channels: int = 3
     image_size: int = 16
     base_channels: int = 32
@@ -133,7 +138,7 @@ class TextUNetConfig:
     num_res_blocks: int = 1
     attention_resolutions: tuple = (8, 4)
     num_heads: int = 4
-    data_range: tuple | None = (-1.0, 1.0)  # images in [-1, 1]; None for latents
+    data_range: tuple | None = (-1.0, 1.0)  # images in [-1, 1]; latents: their measured range
 
 
 class TextConditionedUNet(nn.Module):
@@ -154,6 +159,8 @@ class TextConditionedUNet(nn.Module):
             attention_resolutions=c.attention_resolutions, num_heads=c.num_heads, pooled_dim=c.text_dim,
             data_range=c.data_range,
             context_dim=c.text_dim if c.text_entry == "cross_attention" else None))
+        if not c.train_text_encoder:
+            self.text_encoder.requires_grad_(False)  # trained separately: the optimiser leaves it alone
         # The vocabulary's fingerprint travels with the weights: loading weights trained with another
         # vocabulary (so token ids meaning other words) is refused in load_state_dict.
         self.register_buffer("vocabulary_checksum", torch.tensor(self.tokenizer.checksum()))

@@ -42,7 +42,8 @@ class UNetConfig:
     context_dim: int | None = None        # width of context tokens for cross-attention (text)
     pooled_dim: int | None = None         # width of a pooled condition vector (sentence embedding)
     cond_channels: int = 0                # channels of a low-resolution image condition
-    data_range: tuple | None = (-1.0, 1.0)  # what it samples: images in [-1, 1]; None for latents (no range)
+    augmentation_level: bool = False      # the low-res image's noise level is an input (noise conditioning augmentation)
+    data_range: tuple | None = (-1.0, 1.0)  # what it samples: images in [-1, 1]; latents: their measured range
 
 
 class UNet(nn.Module):
@@ -51,8 +52,8 @@ class UNet(nn.Module):
     def __init__(self, config: UNetConfig = UNetConfig()):
         super().__init__()
         self.config = c = config
-        if c.data_range not in (None, (-1.0, 1.0)):
-            raise ValueError(f"data_range must be (-1.0, 1.0) (images) or None (latents), got {c.data_range!r}")
+        if c.data_range is not None and (len(c.data_range) != 2 or not c.data_range[0] < c.data_range[1]):
+            raise ValueError(f"data_range must be (low, high) with low < high, or None, got {c.data_range!r}")
         emb_dim = 4 * c.base_channels
         self.step_embedding = nn.Sequential(
             nn.Linear(c.base_channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
@@ -60,6 +61,9 @@ class UNet(nn.Module):
             self.class_embedding = nn.Embedding(c.num_classes, emb_dim)
         if c.pooled_dim is not None:
             self.pooled_projection = nn.Linear(c.pooled_dim, emb_dim)
+        if c.augmentation_level:  # embedded like the step: how much noise was added to the low-res image
+            self.augmentation_embedding = nn.Sequential(
+                nn.Linear(c.base_channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
 
         block = lambda cin, cout: ResBlock(cin, cout, emb_dim, c.num_groups, c.dropout)
         attention = lambda ch: AttentionBlock(ch, c.num_heads, c.num_groups, c.context_dim)
@@ -103,7 +107,7 @@ class UNet(nn.Module):
 
     @property
     def data_range(self):
-        """(low, high) of the data the model was trained on, or None (latents): sampling clips x0_hat to it."""
+        """(low, high) of the data the model was trained on, or None: sampling clips x0_hat to it."""
         return self.config.data_range
 
     def _check_inputs(self, x, t, low_res):
@@ -124,19 +128,27 @@ class UNet(nn.Module):
             raise ValueError(f"this UNet is conditioned on a {c.cond_channels}-channel low-resolution image: "
                              "pass low_res=...")
 
-    def forward(self, x, t, class_labels=None, context=None, context_mask=None, pooled=None, low_res=None):
-        """x: (B, C, S, S); t: (B,) long; optional conditions as in UNetConfig."""
+    def forward(self, x, t, class_labels=None, context=None, context_mask=None, pooled=None, low_res=None,
+                augmentation_level=None):
+        """x: (B, C, S, S); t: (B,) long; optional conditions as in UNetConfig; ``augmentation_level`` (B,)
+        long: the step index of the noise that was added to ``low_res``."""
         t = torch.as_tensor(t, device=x.device)
         if t.ndim == 0:
             t = t.expand(x.shape[0])
         self._check_inputs(x, t, low_res)
         emb = self.step_embedding(sinusoidal_embedding(t, self.config.base_channels))
+        if self.config.augmentation_level:
+            if augmentation_level is None:
+                raise ValueError("this UNet was trained with noise conditioning augmentation: pass "
+                                 "augmentation_level=... (the step index of the noise added to low_res; 0 = almost none)")
+            level = torch.as_tensor(augmentation_level, device=x.device).long().expand(x.shape[0])
+            emb = emb + self.augmentation_embedding(sinusoidal_embedding(level, self.config.base_channels))
         if class_labels is not None:
             emb = emb + self.class_embedding(class_labels)
         if pooled is not None:
             emb = emb + self.pooled_projection(pooled)
         if low_res is not None:  # super-resolution: upsample the small image and stack it onto the input
-            x = torch.cat([x, F.interpolate(low_res, size=x.shape[2:], mode="nearest")], dim=1)
+            x = torch.cat([x, F.interpolate(low_res, size=x.shape[2:], mode="bilinear", align_corners=False)], dim=1)
 
         def run(layers, h):
             for layer in layers:
