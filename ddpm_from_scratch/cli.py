@@ -10,6 +10,7 @@
 import argparse
 import inspect
 import json
+import math
 import platform
 import shlex
 import sys
@@ -35,6 +36,54 @@ def _hardware(device) -> str:
     return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
 
 
+def _device(args) -> torch.device:
+    """--device if given (checked: the name exists and the device is present), else the best available."""
+    if not args.device:
+        return default_device()
+    try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        raise UsageError(f"--device {args.device!r} is not a device: use cpu, cuda, cuda:N or mps") from None
+    present = {"cpu": True, "cuda": torch.cuda.is_available(),
+               "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
+    if not present.get(device.type, False):
+        raise UsageError(f"--device {args.device}: no such device on this machine (best available: {default_device()})")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UsageError(f"--device {args.device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return device
+
+
+IMAGE_FORMATS = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
+
+
+def _image_out(path: str) -> str:
+    """An --out image file whose folder exists and whose format matplotlib writes, checked before any work."""
+    out = Path(path)
+    if out.suffix.lower() not in IMAGE_FORMATS:
+        raise UsageError(f"--out {path}: name an image file ending in {', '.join(IMAGE_FORMATS)}")
+    if not out.parent.is_dir():
+        raise UsageError(f"--out {path}: the folder {out.parent} does not exist; create it first")
+    if out.is_dir():
+        raise UsageError(f"--out {path} is a folder; name an image file in it")
+    return path
+
+
+def _check_prompts(tokenizer, prompts) -> None:
+    """A prompt the model cannot read is refused before any work (the library only warns)."""
+    from .nn.text import words_in
+
+    for number, prompt in enumerate(prompts, 1):
+        words = words_in(prompt)
+        if not prompt.strip():
+            raise UsageError(f"prompt {number} is empty; to generate without text pass --unconditional")
+        if not words:
+            raise UsageError(f"prompt {number} ({prompt[:40]!r}) has no word this model reads: it knows only "
+                             "English words in a-z and digits, e.g. \"a small red circle in the top left\"")
+        if len(words) >= tokenizer.max_length:
+            raise UsageError(f"prompt {number} has {len(words)} words; the model reads at most "
+                             f"{tokenizer.max_length - 1}: shorten it")
+
+
 def _checkpoint_for(args) -> Path:
     """--checkpoint if given, else the shipped checkpoint of the recipe."""
     if args.checkpoint:
@@ -51,7 +100,7 @@ def cmd_train(args) -> None:
     if recipe.model_config is None:
         raise UsageError(f"recipe {recipe.name!r} is a pipeline of shipped models ({recipe.description}); "
                          "train its parts instead")
-    device = torch.device(args.device) if args.device else default_device()
+    device = _device(args)
     out = Path(args.out or f"runs/{recipe.name}")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a directory for the run's checkpoints")
@@ -73,6 +122,12 @@ def cmd_train(args) -> None:
         "hardware": _hardware(device),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
+        "reproducibility": (f"the command reproduces these weights bit for bit on a CPU with torch {torch.__version__} "
+                            f"and {torch.get_num_threads()} thread(s); another thread count, device or torch version "
+                            "sums in another order and gives other weights of the same quality"
+                            if device.type == "cpu" else
+                            f"trained on {device.type}, whose kernels may sum in a different order from run to run: "
+                            "a rerun gives weights of the same quality, not the same bits"),
         "parameters": sum(p.numel() for p in trainer.model.parameters()),
         "final_loss_avg_last_100": sum(trainer.losses[-100:]) / max(len(trainer.losses[-100:]), 1),
         "description": recipe.description,
@@ -94,8 +149,9 @@ def cmd_sample(args) -> None:
     from . import diffusion, viz
 
     recipe = get_recipe(args.recipe)
+    _image_out(args.out)
     path = _checkpoint_for(args)
-    device = torch.device(args.device) if args.device else default_device()
+    device = _device(args)
     loaded = pretrained.load_file(path, device)
     if loaded.schedule is None or not hasattr(loaded.model, "sample_shape"):
         raise UsageError(f"{path} (recipe {recipe.name!r}) is not a generative model: nothing to sample")
@@ -142,7 +198,7 @@ def cmd_evaluate(args) -> None:
         raise UsageError(f"evaluate --recipe {recipe.name} does not use {', '.join(unused)}")
     if "progress" in accepted:
         options["progress"] = not args.quiet
-    device = torch.device(args.device) if args.device else default_device()
+    device = _device(args)
     start = time.perf_counter()
     if recipe.model_config is None:  # a pipeline of shipped checkpoints
         path, loaded = None, None
@@ -167,7 +223,10 @@ def cmd_evaluate(args) -> None:
 def cmd_generate(args) -> None:
     from . import pipeline, viz
 
-    device = torch.device(args.device) if args.device else default_device()
+    _image_out(args.out)
+    if not args.prompts and not args.unconditional:
+        raise UsageError("give at least one prompt, e.g. \"a small red circle in the top left\" (or --unconditional)")
+    device = _device(args)
     if args.checkpoint:  # the generation model from a file; the decoder is the shipped one of the route
         generator = pretrained.load_file(Path(args.checkpoint), device)
         if not hasattr(generator.model, "tokenizer"):
@@ -187,14 +246,16 @@ def cmd_generate(args) -> None:
             route = pipeline.load(args.pipeline, device)
         except FileNotFoundError as error:
             raise UsageError(f"the {args.pipeline} pipeline needs a checkpoint that is not shipped yet: {error}") from None
-    prompts = [p for p in args.prompts for _ in range(args.num_images)]
+    _check_prompts(route.generator.tokenizer, args.prompts)
+    rows = args.prompts + ([""] if args.unconditional else [])  # "" = no text: the unconditional prediction
+    prompts = [p for p in rows for _ in range(args.num_images)]
     scale = route.guidance_scale if args.guidance_scale is None else args.guidance_scale
     images = route(prompts, guidance_scale=scale, steps=args.steps or 50, seed=args.seed or 0,
                    progress=not args.quiet, sampler=args.sampler or "ddim")
-    titles = [p or "(empty prompt: unconditional)" for p in prompts]
-    fig = viz.show_captioned(images, titles, ncols=args.num_images if len(args.prompts) > 1 else min(len(prompts), 8))
+    titles = [p or "(no text: unconditional)" for p in prompts]
+    fig = viz.show_captioned(images, titles, ncols=args.num_images if len(rows) > 1 else min(len(prompts), 8))
     fig.savefig(args.out, dpi=150, bbox_inches="tight")
-    print(f"wrote {len(images)} image(s) for {len(args.prompts)} prompt(s) to {args.out} "
+    print(f"wrote {len(images)} image(s) for {len(rows)} prompt(s) to {args.out} "
           f"({args.pipeline} pipeline, guidance scale {scale:g})")
 
 
@@ -218,6 +279,16 @@ def _fraction(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {value}")
+    return value
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
     return value
 
 
@@ -262,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("evaluate", "Measure a model; the last line printed is one JSON object.", [sampling])
     p.add_argument("--num-samples", type=positive, default=None,
                    help="generated images (default: 1000 for digits; 500 seen + 500 held-out prompts for shapes)")
-    p.add_argument("--guidance-scale", type=float, default=None,
+    p.add_argument("--guidance-scale", type=_finite, default=None,
                    help="classifier-free guidance for shapes (default: the card's; the figure at 1 is always added)")
     p.add_argument("--bpd-images", type=non_negative, default=None,
                    help="also compute bits/dim on this many random test digits")
@@ -277,12 +348,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("generate", parents=[sampling],
                             help="Text to image with the shipped models (or --checkpoint); writes a PNG.",
                             description="Text to image with the shipped models (or --checkpoint); writes a PNG. "
-                                        "Words the model never saw are named in a warning; an empty prompt "
-                                        "(\"\") generates without text.")
-    p.add_argument("prompts", nargs="+", metavar="PROMPT", help='e.g. "a small red circle in the top left"')
+                                        "Words the model never saw are named in a warning; --unconditional "
+                                        "adds a row generated without text.")
+    p.add_argument("prompts", nargs="*", metavar="PROMPT", help='e.g. "a small red circle in the top left"')
+    p.add_argument("--unconditional", action="store_true", help="also generate a row without text")
     p.add_argument("--out", default="generated.png", help="PNG file to write")
     p.add_argument("--num-images", type=positive, default=1, help="images per prompt (one row each)")
-    p.add_argument("--guidance-scale", type=float, default=None, help="classifier-free guidance (default: the card's)")
+    p.add_argument("--guidance-scale", type=_finite, default=None, help="classifier-free guidance (default: the card's)")
     p.add_argument("--pipeline", choices=["pixel", "cascade", "latent"], default="pixel",
                    help="pixel: chapter 03's 16x16 model; cascade: + the super-resolution decoder to 32x32; "
                         "latent: latent generator + autoencoder decoder, 32x32 (chapter 04). --checkpoint replaces "

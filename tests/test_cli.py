@@ -69,7 +69,7 @@ def tiny_shapes_checkpoint(tmp_path_factory):
 def test_generate_writes_a_png_and_names_unknown_words(tiny_shapes_checkpoint, tmp_path):
     out = tmp_path / "img.png"
     result = subprocess.run([sys.executable, "-m", "ddpm_from_scratch", "generate", "a small red circle in the top left",
-                             "a purple star", "", "--checkpoint", str(tiny_shapes_checkpoint), "--steps", "2",
+                             "a purple star", "--unconditional", "--checkpoint", str(tiny_shapes_checkpoint), "--steps", "2",
                              "--out", str(out), "--quiet", "--device", "cpu"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
@@ -128,3 +128,48 @@ def test_a_latent_generator_without_its_decoder_is_refused(tmp_path, capsys):
         cli.main(["generate", "a red circle", "--checkpoint", str(pretrained.CHECKPOINT_DIR / "shapes_latent.pt"),
                   "--out", str(tmp_path / "x.png"), "--quiet"])
     assert exit_info.value.code == 2 and "--pipeline latent" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["generate", "", "--out", "{tmp}/a.png"], "prompt 1 is empty; to generate without text pass --unconditional"),
+    (["generate", "--out", "{tmp}/a.png"], "give at least one prompt"),
+    (["generate", "a red circle", "   ", "--out", "{tmp}/a.png"], "prompt 2 is empty"),
+    (["generate", "一个红色的圆", "--out", "{tmp}/a.png"], "has no word this model reads"),
+    (["generate", "a red circle " * 50, "--out", "{tmp}/a.png"], "has 150 words; the model reads at most 15"),
+    (["generate", "a red circle", "--out", "{tmp}/missing/a.png"], "does not exist; create it first"),
+    (["generate", "a red circle", "--out", "{tmp}/a.txt"], "name an image file"),
+    (["generate", "a red circle", "--out", "{tmp}"], "name an image file"),
+    (["generate", "a red circle", "--guidance-scale", "nan"], "must be a finite number"),
+    (["generate", "a red circle", "--pipeline", "jpeg"], "invalid choice: 'jpeg'"),
+    (["generate", "a red circle", "--device", "gpu0"], "is not a device: use cpu, cuda"),
+    (["generate", "a red circle", "--device", "cuda:7"], "--device cuda:7"),
+    (["sample", "--recipe", "digits", "--out", "{tmp}/samples.bmp"], "name an image file"),
+    (["sample", "--recipe", "digits", "--sampler", "euler"], "invalid choice: 'euler'"),
+    (["sample", "--recipe", "cats"], "invalid choice: 'cats'"),
+    (["evaluate", "--recipe", "digits", "--num-samples", "0"], "must be 1 or more"),
+    (["evaluate", "--recipe", "digits", "--bpd-images", "-3"], "must be 0 or more"),
+    (["evaluate", "--recipe", "shapes", "--guidance-scale", "inf"], "must be a finite number"),
+    (["evaluate", "--recipe", "digits", "--checkpoint", "{tmp}/none.pt"], "no checkpoint at"),
+    (["train", "--recipe", "moons", "--steps", "ten"], "expected a whole number, got 'ten'"),
+])
+def test_every_bad_input_is_one_line_and_status_2_before_any_work(argv, message, tmp_path, capsys):
+    """Each mistake is named in the last line of stderr, exit status 2, no traceback, and no file written."""
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv] + ["--quiet"]
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in err
+    assert message in err.strip().splitlines()[-1], err
+    assert not any(p.is_file() for p in tmp_path.rglob("*"))
+
+
+def test_the_unconditional_row_is_asked_for_by_name(tmp_path, capsys):
+    out = tmp_path / "uncond.png"
+    cli.main(["generate", "a red circle", "--unconditional", "--steps", "2", "--out", str(out), "--quiet"])
+    assert out.exists() and "for 2 prompt(s)" in capsys.readouterr().out
+
+
+def test_a_process_given_a_bad_prompt_prints_one_line_and_no_traceback(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "ddpm_from_scratch", "generate", "", "--out",
+                             str(tmp_path / "a.png")], capture_output=True, text=True)
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0, result.stderr

@@ -35,6 +35,11 @@ def words_in(text: str) -> list:
     return re.findall(r"[a-z0-9]+", text.lower())
 
 
+def _shown(text: str, limit: int = 60) -> str:
+    """A prompt as a warning quotes it: cut to ``limit`` characters."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
 class Tokenizer:
     """Word-level tokenizer: ``tokenizer(["a red circle"])`` -> ids (B, max_length), 0 = padding."""
 
@@ -60,15 +65,15 @@ class Tokenizer:
         words = words_in(text)
         unreadable = [w for w in re.findall(r"\w+", text.lower()) if not re.fullmatch(r"[a-z0-9]+", w)]
         if unreadable:  # letters outside a-z (another script, accents): they are not words to this tokenizer
-            warnings.warn(f"{unreadable} in {text!r} use letters outside a-z, which this tokenizer drops (it keeps only "
+            warnings.warn(f"{unreadable} in {_shown(text)} use letters outside a-z, which this tokenizer drops (it keeps only "
                           f"a-z and 0-9){': the prompt reads as empty (no text)' if not words else ''}", stacklevel=3)
         unknown = sorted({w for w in words if w not in self.ids})
         if unknown:
-            warnings.warn(f"unknown words {unknown} in {text!r}: the model never saw them and reads them as "
+            warnings.warn(f"unknown words {unknown} in {_shown(text)}: the model never saw them and reads them as "
                           f"{UNK}. Known words: {', '.join(self.tokens[len(SPECIAL_TOKENS):])}", stacklevel=3)
         ids = [self.ids[START]] + [self.ids.get(w, self.ids[UNK]) for w in words]
         if len(ids) > self.max_length:
-            warnings.warn(f"{text!r} has {len(words)} words; only the first {self.max_length - 1} are read "
+            warnings.warn(f"{_shown(text)} has {len(words)} words; only the first {self.max_length - 1} are read "
                           f"(max_length={self.max_length} tokens including {START})", stacklevel=3)
             ids = ids[:self.max_length]
         return ids
