@@ -10,9 +10,13 @@ Unset, it is ``gpu`` when CUDA is available and ``cpu`` otherwise. Notebooks ask
 ``by_budget(smoke=..., cpu=..., gpu=...)`` and never keep their own "fast mode".
 """
 
+import json
 import os
+from pathlib import Path
 
 import torch
+
+RUN_TIMES = Path(__file__).with_name("run_times.json")  # written by benchmarks/chapters.py --write
 
 BUDGETS = ("smoke", "cpu", "gpu")
 
@@ -44,11 +48,29 @@ def default_device() -> torch.device:
     return torch.device("cpu")
 
 
-def setup(seed: int = 0):
-    """The first cell of every chapter: seed the RNGs, report and return (budget, device)."""
+def run_times(chapter: str) -> str:
+    """How long ``chapter`` ("01", ...) took to run top to bottom at each budget, as measured by
+    ``benchmarks/chapters.py --write`` (one line; says so when a budget was not measured)."""
+    measured = json.loads(RUN_TIMES.read_text()) if RUN_TIMES.exists() else {}
+    times = measured.get("chapters", {}).get(chapter, {})
+    parts = [f"{budget} {times[budget] / 60:.1f} min" if times[budget] >= 60 else f"{budget} {times[budget]:.0f} s"
+             for budget in BUDGETS if budget in times]
+    if not parts:
+        return f"run time of chapter {chapter}: not measured yet (python benchmarks/chapters.py --write)"
+    missing = [budget for budget in BUDGETS if budget not in times]
+    return (f"run time of this chapter, top to bottom: {', '.join(parts)} on {measured['hardware']} "
+            f"(torch {measured['torch']}, {measured['date']})"
+            + (f"; {' and '.join(missing)}: not measured yet" if missing else ""))
+
+
+def setup(seed: int = 0, chapter: str | None = None):
+    """The first cell of every chapter: seed the RNGs, report and return (budget, device); with ``chapter``,
+    also say how long the chapter takes at each budget."""
     torch.manual_seed(seed)
     budget, device = get_budget(), default_device()
     print(f"compute budget: {budget} (set DDPM_BUDGET to smoke, cpu or gpu to change it); device: {device}")
+    if chapter is not None:
+        print(run_times(chapter))
     return budget, device
 
 

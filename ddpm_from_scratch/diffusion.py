@@ -7,7 +7,8 @@ and the step removes it.
 
 Shapes: images ``x`` are (B, ...) tensors (images in [-1, 1], or 2-D points); the step
 index ``t`` is an int or a long tensor of shape (B,). Time convention: ``t = 0 .. T-1``,
-``t = 0`` is the first noising step; ``t = -1`` means the clean image.
+``t = 0`` is the first noising step; ``t = -1`` means the clean image. The book's formulas
+count like the paper, steps 1 .. T with x_0 the clean image: code step t is formula step t + 1.
 Equation numbers refer to Ho et al. 2020 ("DDPM") and Song et al. 2021 ("DDIM").
 """
 

@@ -141,5 +141,5 @@ class NoiseSchedule:
         ``t`` is an int or a tensor of shape (B,).
         """
         t = torch.as_tensor(t, device=values.device)
-        out = values[t].to(device=like.device, dtype=like.dtype)
+        out = values[t].to(like.dtype).to(like.device)  # the dtype first: MPS has no float64
         return out.reshape(out.shape + (1,) * (like.ndim - out.ndim))

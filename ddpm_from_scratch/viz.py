@@ -399,3 +399,94 @@ def three_modules_diagram() -> Figure:
     for x in (3.0, 5.55, 10.1):
         arrow(x, y + 1.35, x, 2.8, style="-|>")
     return fig
+
+
+def _unet_stages(model) -> list:
+    """Run ``model`` once on zeros and list its stages in the order the data flows: (path, kind, C, S), with kind
+    'in', 'res', 'res+attn', 'down', 'middle', 'up' or 'out'. Layers are told apart by their class names, so that
+    this module still imports nothing of the package. A text-conditioned model is drawn through its U-Net."""
+    model = getattr(model, "unet", model)  # TextConditionedUNet holds a UNet (its text enters by cross-attention)
+    shapes = {}
+    groups = [("in", [model.conv_in])] + [("down", list(g)) for g in model.down] + [("middle", list(model.middle))]
+    groups += [("up", list(g)) for g in model.up] + [("out", [model.conv_out])]
+    hooks = [group[-1].register_forward_hook(lambda m, args, out, i=i: shapes.__setitem__(i, tuple(out.shape)))
+             for i, (_, group) in enumerate(groups)]
+    parameter = next(model.parameters())
+    kwargs = {}
+    if getattr(model.config, "cond_channels", 0):
+        low = model.config.image_size // 2
+        kwargs["low_res"] = torch.zeros(1, model.config.cond_channels, low, low, device=parameter.device)
+    if getattr(model.config, "augmentation_level", False):
+        kwargs["augmentation_level"] = 0
+    try:
+        with torch.no_grad():
+            size = model.config.image_size
+            model(torch.zeros(1, model.config.image_channels, size, size, device=parameter.device),
+                  torch.zeros(1, dtype=torch.long, device=parameter.device), **kwargs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    stages = []
+    for i, (path, group) in enumerate(groups):
+        names = [type(layer).__name__ for layer in group]
+        if path in ("in", "out", "middle"):
+            kind = path
+        elif names[0] == "ResBlock":
+            kind = "res+attn" if "AttentionBlock" in names else "res"
+        else:
+            kind = "down" if path == "down" else "up"
+        stages.append((path, kind, shapes[i][1], shapes[i][2]))
+    return stages
+
+
+def unet_diagram(model, title=None) -> Figure:
+    """The U-Net's levels drawn from the real model: one box per stage (channels x size, measured by a forward
+    pass), the skip connections from the down path to the up path, attention where the model has it, and the
+    step embedding that enters every residual block."""
+    stages = _unet_stages(model)
+    attention = "self-attention and cross-attention to the text" if getattr(getattr(model, "unet", model).config, "context_dim", None) \
+        else "self-attention"
+    top = max(size for *_, size in stages)
+    level = [int(round(math.log2(top / size))) for *_, size in stages]
+    colours = {"in": "#ffffff", "out": "#ffffff", "res": "#fde2c8", "res+attn": "#f7b98b", "middle": "#f7b98b",
+               "down": "#dbe9f6", "up": "#d9f2d9"}
+    dx, dy, w, h = 0.78, 1.25, 0.68, 0.62
+    width = dx * len(stages) + 0.4
+    height = dy * max(level) + 2.2
+    fig, ax = _diagram(width, height)
+    y0 = height - 1.05  # the top level's row
+
+    def centre(i):
+        return 0.25 + dx * i + w / 2, y0 - dy * level[i]
+
+    for i, (path, kind, channels, size) in enumerate(stages):
+        x, y = centre(i)
+        label = {"down": "down\n", "up": "up\n", "in": "conv\n", "out": "conv\n", "middle": "middle\n"}.get(kind, "")
+        _box(ax, x - w / 2, y - h / 2, w, h, f"{label}{channels}×{size}²", colours[kind], fontsize=7)
+        if i:
+            ax.annotate("", xy=(x - w / 2 - 0.04, y), xytext=(centre(i - 1)[0] + w / 2 + 0.04, centre(i - 1)[1]),
+                        arrowprops=dict(arrowstyle="->", lw=1.0, color="0.3"))
+    # skip connections: every stage of the down path (and the input conv) is pushed; each up residual stage pops one
+    stack = []
+    for i, (path, kind, *_) in enumerate(stages):
+        if path in ("in", "down"):
+            stack.append(i)
+        elif path == "up" and kind.startswith("res"):
+            j = stack.pop()
+            (xa, ya), (xb, yb) = centre(j), centre(i)
+            ax.annotate("", xy=(xb, yb + h / 2 + 0.03), xytext=(xa, ya + h / 2 + 0.03),
+                        arrowprops=dict(arrowstyle="->", lw=0.8, color="tab:purple", alpha=0.7,
+                                        connectionstyle=f"arc3,rad={-(0.22 + 0.03 * abs(i - j)) / abs(xb - xa):.3f}"))
+    ax.text(0.25, 0.55, "step t → sinusoidal embedding → MLP → added inside every residual block (orange boxes); "
+            f"dark orange: + {attention}",
+            fontsize=8, color="0.2")
+    legend = [("residual blocks", colours["res"]), ("+ attention", colours["res+attn"]),
+              ("downsample", colours["down"]), ("upsample", colours["up"])]
+    for k, (name, colour) in enumerate(legend):
+        _box(ax, 0.25 + 1.55 * k, 0.08, 0.22, 0.2, "", colour)
+        ax.text(0.55 + 1.55 * k, 0.18, name, fontsize=8, va="center")
+    ax.text(width - 0.2, 0.18, "purple arcs: skip connections (concatenated)", fontsize=8, va="center", ha="right",
+            color="tab:purple")
+    ax.text(width / 2, height - 0.05, title or f"{type(model).__name__}: {sum(p.numel() for p in model.parameters()):,} parameters, "
+                 "boxes show channels × size² after each stage", fontsize=10, ha="center", va="top")
+    return fig

@@ -32,3 +32,18 @@ def test_default_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
     assert default_device().type == "mps"
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     assert default_device().type == "cpu"
+
+
+def test_a_chapter_reports_the_run_times_the_benchmark_measured(tmp_path, monkeypatch):
+    import json
+
+    from ddpm_from_scratch import budget
+
+    times = tmp_path / "run_times.json"
+    monkeypatch.setattr(budget, "RUN_TIMES", times)
+    assert "not measured yet" in budget.run_times("01")
+    times.write_text(json.dumps({"hardware": "x86_64 CPU, 2 cores, 2 threads", "torch": "2.13.0+cpu",
+                                 "date": "2026-11-26", "chapters": {"01": {"smoke": 12.3, "cpu": 95.0}}}))
+    line = budget.run_times("01")
+    assert "smoke 12 s, cpu 1.6 min on x86_64 CPU, 2 cores, 2 threads" in line and "gpu: not measured yet" in line
+    assert "not measured yet" in budget.run_times("07")

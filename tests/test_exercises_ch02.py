@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from ddpm_from_scratch import diffusion
@@ -155,6 +156,32 @@ def test_training_pairs_checker_rejects_a_target_that_is_not_the_added_noise(cap
 def test_training_pairs_checker_rejects_uniform_noise(capsys):
     assert not ch02.check_training_pairs(lambda s, x0: pairs_by_hand(s, x0, uniform_noise=True))
     assert "standard normal" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name, draw", [
+    ("uniform with variance 1", lambda x0: (torch.rand_like(x0) * 2 - 1) * math.sqrt(3)),
+    ("Laplace with variance 1", lambda x0: torch.distributions.Laplace(0.0, 1 / math.sqrt(2)).sample(x0.shape)),
+    ("+-1 coin flips", lambda x0: torch.randint(0, 2, x0.shape).float() * 2 - 1),
+])
+def test_training_pairs_checker_rejects_noise_with_the_right_mean_and_variance_that_is_not_normal(name, draw, capsys):
+    def pairs(schedule, x0):
+        t = torch.randint(0, schedule.num_steps, (x0.shape[0],))
+        noise = draw(x0)
+        return diffusion.add_noise(schedule, x0, t, noise), t, noise
+
+    assert not ch02.check_training_pairs(pairs), name
+    assert "not normally distributed" in capsys.readouterr().out
+
+
+def test_training_pairs_checker_rejects_the_same_noise_in_every_call(capsys):
+    def pairs(schedule, x0):
+        generator = torch.Generator().manual_seed(0)  # re-seeded inside: every call draws the same numbers
+        t = torch.randint(0, schedule.num_steps, (x0.shape[0],), generator=generator)
+        noise = torch.randn(x0.shape, generator=generator)
+        return diffusion.add_noise(schedule, x0, t, noise), t, noise
+
+    assert not ch02.check_training_pairs(pairs)
+    assert "same noise in two calls" in capsys.readouterr().out
 
 
 def test_training_pairs_checker_rejects_steps_that_are_not_uniform(capsys):

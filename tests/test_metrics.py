@@ -399,3 +399,11 @@ def test_fid_infinity_needs_two_sizes():
     x = np.random.default_rng(0).normal(size=(50, 4))
     with pytest.raises(ValueError, match="two sizes"):
         metrics.fid_infinity(x, x, sizes=[50])
+
+
+def test_the_bound_does_its_float64_arithmetic_off_apples_gpu_which_has_none():
+    from ddpm_from_scratch.metrics import likelihood
+
+    assert likelihood.math_device(torch.device("mps")) == torch.device("cpu")
+    assert likelihood.math_device(torch.device("cpu")) == torch.device("cpu")
+    assert likelihood.math_device(torch.device("cuda", 0)) == torch.device("cuda", 0)

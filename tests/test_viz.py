@@ -201,3 +201,20 @@ def test_no_helper_warns_or_leaves_pyplot_figures_open():
             draw(fig)
         viz.animate_process(reverse_trajectory(num_steps=10), num_frames=3)
     assert plt.get_fignums() == open_before
+
+
+def test_the_unet_diagram_is_drawn_from_the_model_itself():
+    from ddpm_from_scratch.nn import UNet, UNetConfig
+
+    config = UNetConfig(image_size=16, base_channels=8, channel_mults=(1, 2, 4), num_res_blocks=2,
+                        attention_resolutions=(8,), num_heads=2, num_groups=4)
+    stages = viz._unet_stages(UNet(config))
+    sizes = {(kind, channels, size) for _, kind, channels, size in stages}
+    assert stages[0][1:] == ("in", 8, 16) and stages[-1][1:] == ("out", 1, 16)
+    assert ("res+attn", 16, 8) in sizes and ("res", 32, 4) in sizes and ("res", 8, 16) in sizes
+    assert not any(kind == "res+attn" and size != 8 for _, kind, _, size in stages)
+    # one skip per down stage (and the input conv), consumed by one up residual stage each
+    pushed = sum(path in ("in", "down") for path, *_ in stages)
+    popped = sum(path == "up" and kind.startswith("res") for path, kind, *_ in stages)
+    assert pushed == popped == 1 + 3 * 2 + 2
+    draw(viz.unet_diagram(UNet(config)))

@@ -344,6 +344,21 @@ def check_training_pairs(fn, schedule: NoiseSchedule | None = None, batch_size: 
         print(f"Not yet: the noise should be standard normal (mean 0, variance 1); over {k:,} values yours has "
               f"mean {m:.4f} and variance {v:.4f}. Use torch.randn_like(x0) (not torch.rand, which is uniform).")
         return False
+    # normality, not only the first two moments: the Kolmogorov-Smirnov distance to N(0, 1)
+    # (uniform noise with variance 1 has the right mean and variance but lies about 0.04 from it)
+    ordered = noise.sort().values
+    cdf = torch.special.ndtr(ordered)
+    ranks = torch.arange(1, k + 1, dtype=torch.float64)
+    distance = torch.maximum(ranks / k - cdf, cdf - (ranks - 1) / k).max().item()
+    if distance > math.sqrt(math.log(2 / 1e-6) / (2 * k)):  # the KS bound at false-alarm rate 1e-6
+        print(f"Not yet: the noise has mean {m:.4f} and variance {v:.4f}, but it is not normally distributed: "
+              f"its distribution function lies up to {distance:.3f} from the standard normal's over {k:,} values. "
+              "Draw it with torch.randn_like(x0).")
+        return False
+    if len(all_noise) > 1 and torch.equal(all_noise[0], all_noise[1]):
+        print("Not yet: your function returned the same noise in two calls. Fresh noise every call is what "
+              "gives the network new examples: do not re-seed inside the function.")
+        return False
     print(f"Correct! Over {num_calls} batches ({n:,} images): t is uniform on 0..{T - 1}, the noise is standard "
           "normal, and every x_t equals sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) noise for its own t.")
     return True

@@ -44,7 +44,7 @@ def embed_images(classifier, images: torch.Tensor, batch_size: int = 500) -> np.
     device = next(classifier.parameters()).device
     try:
         with torch.no_grad():
-            features = [classifier.embed(images[i:i + batch_size].to(device)).double().cpu()
+            features = [classifier.embed(images[i:i + batch_size].to(device)).cpu().double()
                         for i in range(0, len(images), batch_size)]
     finally:
         classifier.train(was_training)

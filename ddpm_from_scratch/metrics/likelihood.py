@@ -96,7 +96,7 @@ def kl_from_samples(log_p, log_q, samples_from_p: torch.Tensor) -> float:
     are draws from p (for example ``GaussianMixture.sample``). The estimate is unbiased;
     its standard error is the standard deviation of log p - log q over sqrt(n).
     """
-    return float((log_p(samples_from_p) - log_q(samples_from_p)).double().mean())
+    return float((log_p(samples_from_p) - log_q(samples_from_p)).cpu().double().mean())
 
 
 def _evaluated_steps(num_steps: int, num_timesteps) -> tuple[list, float]:
@@ -125,6 +125,12 @@ def _in_eval_mode(noise_predictor, default_device):
     finally:
         if is_module:
             noise_predictor.train(was_training)
+
+
+def math_device(device: torch.device) -> torch.device:
+    """Where the bound's float64 arithmetic runs: the network's device, except Apple's MPS, which has no
+    float64 (there the network still runs on the GPU, in its own precision, and the sums on the CPU)."""
+    return torch.device("cpu") if torch.device(device).type == "mps" else torch.device(device)
 
 
 def _check_options(decoder: str, variance: str) -> None:
@@ -210,7 +216,7 @@ def _summary(schedule, x0, decoder_nats, reverse_nats, terms, timesteps, decoder
     (all nats per image), and the fields both estimators return."""
     # L_T: q(x_{T-1} | x_0) = N(sqrt(abar_{T-1}) x_0, 1 - abar_{T-1}) against N(0, I)
     abar_last = schedule.alpha_bars[-1]
-    prior = gaussian_kl(abar_last.sqrt() * x0.to(torch.float64).cpu(), 1 - abar_last, 0.0, 1.0).flatten(1).sum(1)
+    prior = gaussian_kl(abar_last.sqrt() * x0.cpu().double(), 1 - abar_last, 0.0, 1.0).flatten(1).sum(1)
     n, num_dims = x0.shape[0], x0[0].numel()
     to_bits = 1 / (num_dims * math.log(2))
     per_image = (prior + decoder_nats + reverse_nats) * to_bits
@@ -234,21 +240,25 @@ def _step_terms(noise_predictor, schedule, x0, timesteps, batch_size, generator,
     nats = torch.zeros(len(timesteps), n, dtype=torch.float64)
     for i, t in enumerate(progress_bar(timesteps, progress, desc="bits/dim", leave=False)):
         for start in range(0, n, batch_size):
-            x_start = x0[start:start + batch_size].to(device, torch.float64)
-            t_batch = torch.full((x_start.shape[0],), t, dtype=torch.long, device=device)
+            x_start = x0[start:start + batch_size].to(math_device(device)).double()
+            t_batch = torch.full((x_start.shape[0],), t, dtype=torch.long, device=x_start.device)
             nats[i, start:start + x_start.shape[0]] = _terms_at(noise_predictor, schedule, x_start, t_batch, x0.dtype,
-                                                                generator, decoder, variance, model_kwargs).cpu()
+                                                                generator, decoder, variance, model_kwargs,
+                                                                device).cpu()
     return nats
 
 
 def _terms_at(noise_predictor, schedule, x_start, t_batch, model_dtype, generator, decoder, variance,
-              model_kwargs) -> torch.Tensor:
-    """One term of the bound per image, each at its own step t_batch[i] (all 0, or all >= 1), in nats."""
+              model_kwargs, model_device=None) -> torch.Tensor:
+    """One term of the bound per image, each at its own step t_batch[i] (all 0, or all >= 1), in nats.
+    ``x_start`` (float64) and ``t_batch`` are on the device of the arithmetic; the network runs on ``model_device``."""
+    model_device = x_start.device if model_device is None else model_device
     noise_device = generator.device if generator is not None else x_start.device
     noise = torch.randn(x_start.shape, generator=generator, device=noise_device, dtype=torch.float64).to(x_start.device)
     # x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps   (eq. 4)
     x_t = diffusion.add_noise(schedule, x_start, t_batch, noise)
-    eps = noise_predictor(x_t.to(model_dtype), t_batch, **model_kwargs).to(torch.float64)
+    eps = noise_predictor(x_t.to(model_device, model_dtype), t_batch.to(model_device), **model_kwargs)
+    eps = eps.to(x_start.device).double()  # move, then widen: MPS has no float64
     x0_hat = diffusion.predict_x0(schedule, x_t, t_batch, eps)
     # mu_theta = mu~(x_t, x0_hat)   (eq. 7 with the predicted clean image; eq. 11)
     model_mean, _ = diffusion.posterior_mean_variance(schedule, x0_hat, x_t, t_batch)
@@ -310,10 +320,10 @@ def bits_per_dim_importance(noise_predictor, schedule: NoiseSchedule, x0: torch.
         images = torch.arange(n).repeat_interleave(steps_per_image)
         weighted = torch.zeros(n * steps_per_image, dtype=torch.float64)
         for start in progress_bar(range(0, len(draws), batch_size), progress, desc="bits/dim", leave=False):
-            t_batch = draws[start:start + batch_size].to(device)
-            x_start = x0[images[start:start + batch_size]].to(device, torch.float64)
+            x_start = x0[images[start:start + batch_size]].to(math_device(device)).double()
+            t_batch = draws[start:start + batch_size].to(x_start.device)
             terms = _terms_at(noise_predictor, schedule, x_start, t_batch, x0.dtype, generator, decoder, variance,
-                              model_kwargs).cpu()
+                              model_kwargs, device).cpu()
             weighted[start:start + len(terms)] = terms / proposal[draws[start:start + batch_size] - 1]  # L(t) / q(t)
         reverse = weighted.reshape(n, steps_per_image).mean(1)
         decoder_nats = _step_terms(noise_predictor, schedule, x0, [0], batch_size, generator, False, decoder,

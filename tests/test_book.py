@@ -1,0 +1,35 @@
+"""The book as a whole: every chapter's setup cell, the publishing workflow."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_chapter_installs_the_package_version_of_the_book_from_the_configured_repository():
+    result = subprocess.run([sys.executable, "scripts/sync_setup_cells.py", "--check"], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    import ddpm_from_scratch
+
+    for path in sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb")):
+        first = next(c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")
+        source = "".join(first["source"])
+        assert f'"@v{ddpm_from_scratch.__version__}")' in source and "raise RuntimeError" in source, path.name
+
+
+def test_the_package_version_is_stated_once_for_pip_and_once_for_python():
+    import ddpm_from_scratch
+
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert f'version = "{ddpm_from_scratch.__version__}"' in pyproject
+
+
+def test_the_book_is_published_from_main_by_a_workflow_that_builds_it_first():
+    workflow = (ROOT / ".github" / "workflows" / "book.yml").read_text()
+    for step in ("branches: [main]", "scripts/tag_release.sh", "scripts/build_book.sh", "actions/deploy-pages",
+                 "upload-pages-artifact"):
+        assert step in workflow, step
+
