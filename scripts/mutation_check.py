@@ -130,15 +130,14 @@ def apply(root: Path, file: str, old: str, new: str) -> None:
 def run_one(name, file, old, new, own, timeout):
     with tempfile.TemporaryDirectory(prefix=f"mutant-{name}-") as tmp:
         tmp = Path(tmp)
-        shutil.copytree(ROOT / "ddpm_from_scratch", tmp / "ddpm_from_scratch",
-                        ignore=shutil.ignore_patterns("__pycache__"))
-        shutil.copytree(ROOT / "tests", tmp / "tests", ignore=shutil.ignore_patterns("__pycache__"))
-        for extra in ("pyproject.toml", "book", "scripts", "benchmarks", "_toc.yml", "_config.yml", "README.md"):
-            source = ROOT / extra
-            if source.is_dir():
-                shutil.copytree(source, tmp / extra, ignore=shutil.ignore_patterns("_build", ".ipynb_checkpoints"))
-            elif source.exists():
-                shutil.copy(source, tmp / extra)
+        # the repository as git sees it (tracked and new files, not the ignored ones), so that every test
+        # that passes in the working tree passes in the copy before the bug is applied
+        files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                               text=True, check=True).stdout.splitlines()
+        for name in files:
+            if (ROOT / name).is_file():
+                (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / name, tmp / name)
         apply(tmp, file, old, new)
         env = dict(os.environ, PYTHONPATH=str(tmp), DDPM_BUDGET="smoke", PYTHONDONTWRITEBYTECODE="1")
         check = subprocess.run([sys.executable, "-c", "import ddpm_from_scratch; print(ddpm_from_scratch.__file__)"],
@@ -160,7 +159,10 @@ def run_one(name, file, old, new, own, timeout):
 
 
 def main(words):
-    chosen = [m for m in MUTATIONS if not words or any(w in m[0] for w in words)]
+    skip = [w[1:] for w in words if w.startswith("-")]  # -name: leave that mutation out
+    words = [w for w in words if not w.startswith("-")]
+    chosen = [m for m in MUTATIONS if (not words or any(w in m[0] for w in words))
+              and not any(w == m[0] for w in skip)]
     for name, file, old, new, _ in chosen:  # check every mutation applies before spending time
         text = (ROOT / "ddpm_from_scratch" / file).read_text()
         if text.count(old) != 1:

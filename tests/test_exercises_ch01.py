@@ -149,3 +149,31 @@ def test_reverse_process_checker_leaves_the_model_unchanged(small):
 def test_reverse_process_checker_needs_a_known_noise_predictor():
     with pytest.raises(TypeError, match="MLPDenoiser or UNet"):
         ch01.check_reverse_process(reverse_process, nn.Linear(2, 2), NoiseSchedule.linear(5))
+
+
+# ------------------------------------------------------------------------------------
+# check_step_embedding
+# ------------------------------------------------------------------------------------
+def embedding(t, dim, swap=False, full=False, no_broadcast=False):
+    half = dim // 2
+    w = torch.exp(-math.log(10000.0) * torch.arange(half) / (dim if full else half))
+    angles = t.float()[:, None] * (w[None, :] if not no_broadcast else w[:1][None, :])
+    return torch.cat([angles.cos(), angles.sin()] if swap else [angles.sin(), angles.cos()], dim=1)
+
+
+def test_step_embedding_checker_accepts_the_formula_and_the_package_function(capsys):
+    from ddpm_from_scratch.nn.blocks import sinusoidal_embedding
+
+    assert ch01.check_step_embedding(embedding)
+    assert ch01.check_step_embedding(sinusoidal_embedding)
+    assert "Correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (dict(swap=True), "other order"),
+    (dict(full=True), "use half of it"),
+    (dict(no_broadcast=True), "shape"),
+])
+def test_step_embedding_checker_names_each_plausible_slip(wrong, message, capsys):
+    assert not ch01.check_step_embedding(lambda t, dim: embedding(t, dim, **wrong))
+    assert message in capsys.readouterr().out

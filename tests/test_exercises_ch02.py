@@ -201,3 +201,40 @@ def test_training_pairs_checker_rejects_float_steps_and_wrong_return_values(caps
     assert "dtype" in capsys.readouterr().out
     assert not ch02.check_training_pairs(lambda s, x0: x0)
     assert "three things" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------
+# check_training_step
+# ------------------------------------------------------------------------------------
+def training_step(model, optimizer, schedule, x0, generator, zero_grad=True, step=True, target="noise"):
+    x_t, t, noise = diffusion.make_training_pairs(schedule, x0, generator)
+    loss = torch.nn.functional.mse_loss(model(x_t, t), noise if target == "noise" else x0)
+    if zero_grad:
+        optimizer.zero_grad()
+    loss.backward()
+    if step:
+        optimizer.step()
+    return loss.item()
+
+
+def test_training_step_checker_accepts_the_algorithm(capsys):
+    assert ch02.check_training_step(training_step)
+    assert "Correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (dict(zero_grad=False), "gradients were not zeroed"),
+    (dict(step=False), "did not change"),
+    (dict(target="x0"), "the target is the noise"),
+])
+def test_training_step_checker_names_each_plausible_slip(wrong, message, capsys):
+    assert not ch02.check_training_step(lambda *args: training_step(*args, **wrong))
+    assert message in capsys.readouterr().out
+
+
+def test_training_step_checker_reports_pairs_not_drawn_from_the_generator(capsys):
+    def own_pairs(model, optimizer, schedule, x0, generator):
+        return training_step(model, optimizer, schedule, x0, torch.Generator().manual_seed(99))
+
+    assert not ch02.check_training_step(own_pairs)
+    assert "make_training_pairs(schedule, x0, generator)" in capsys.readouterr().out

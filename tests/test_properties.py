@@ -100,6 +100,42 @@ def test_while_a_checkpoint_is_written_the_file_on_disk_is_the_previous_complete
     assert seen_on_disk == [10, 20]  # writing step 20's, then the final one: the old file stays whole until replaced
 
 
+def test_a_checkpoint_holds_each_state_as_the_trainer_had_it_and_a_resumed_trainer_gets_each_back(tmp_path):
+    """Weights, EMA, optimiser moments, step, losses and both RNG states, field by field: a field written from the
+    wrong source, or not read back, shows here even when every run is wrong in the same way."""
+    from ddpm_from_scratch.checkpoints import load_checkpoint
+
+    config = TrainConfig(steps=12, batch_size=16, lr=1e-2, warmup_steps=3, checkpoint_every=100, ema_decay=0.9)
+    t = trainer(config, tmp_path / "run.pt").fit(progress=False)
+    saved = load_checkpoint(tmp_path / "run.pt")
+    assert saved["step"] == 12 and saved["losses"] == t.losses
+    for name, value in t.model.state_dict().items():
+        assert torch.equal(saved["model"][name], value), name
+    for name, value in t.ema.state_dict().items():
+        assert torch.equal(saved["ema"][name], value), name
+    assert any(not torch.equal(t.model.state_dict()[n], v) for n, v in t.ema.state_dict().items())  # they differ
+    assert torch.equal(saved["generator_state"], t.generator.get_state())
+    back = trainer(config, tmp_path / "run.pt", resume=True)
+    for mine, theirs in [(back.model, t.model), (back.ema, t.ema)]:
+        for (name, a), b in zip(mine.state_dict().items(), theirs.state_dict().values()):
+            assert torch.equal(a, b), name
+    for a, b in zip(back.optimizer.state_dict()["state"].values(), t.optimizer.state_dict()["state"].values()):
+        assert torch.equal(a["exp_avg"], b["exp_avg"]) and torch.equal(a["exp_avg_sq"], b["exp_avg_sq"])
+    assert back.step == 12 and back.losses == t.losses
+    assert torch.equal(back.generator.get_state(), t.generator.get_state())
+
+
+def test_checkpoints_are_written_at_every_multiple_of_checkpoint_every_and_at_the_end(tmp_path, monkeypatch):
+    from ddpm_from_scratch import checkpoints
+
+    written = []
+    real = checkpoints.save_checkpoint
+    monkeypatch.setattr("ddpm_from_scratch.train.save_checkpoint",
+                        lambda state, path: written.append(state["step"]) or real(state, path))
+    trainer(TrainConfig(steps=25, batch_size=8, checkpoint_every=10), tmp_path / "run.pt").fit(progress=False)
+    assert written == [10, 20, 25]
+
+
 # --- samplers: each option against its equation, written out independently ---------------------
 def _abar(t):
     return SCHEDULE.alpha_bars[t].item() if t >= 0 else 1.0

@@ -7,6 +7,8 @@
   reader, ``fn(model, schedule, shape, generator) -> x``, against ``diffusion.sample`` with
   the same seed, plus what can be checked without it (which steps the noise predictor saw,
   in which order).
+- ``check_step_embedding(fn)``: the U-Net's step embedding written by the reader,
+  ``fn(t, dim) -> (B, dim)``, against the formula computed here in float64.
 
 Each returns True or False and prints what is right or what is wrong; neither raises
 because of the reader's code.
@@ -18,6 +20,7 @@ import math
 import torch
 
 from ..schedules import NoiseSchedule
+from . import call_reader_function
 
 
 # ------------------------------------------------------------------------------------
@@ -275,3 +278,55 @@ def _summary(steps: list) -> str:
     if len(steps) <= 6:
         return ", ".join(map(str, steps))
     return f"{', '.join(map(str, steps[:3]))}, ..., {', '.join(map(str, steps[-3:]))}"
+
+
+# ------------------------------------------------------------------------------------
+# Exercise 5: the step embedding
+# ------------------------------------------------------------------------------------
+def _embedding_written_out(t: torch.Tensor, dim: int, swap=False, full_dim=False, max_period=10000.0):
+    """[sin(t w_0), ..., sin(t w_{h-1}), cos(t w_0), ..., cos(t w_{h-1})], w_i = max_period^(-i/h), h = dim/2,
+    in float64 (and the two common slips: cos before sin, and h replaced by dim in the exponent)."""
+    half = dim // 2
+    i = torch.arange(half, dtype=torch.float64)
+    w = max_period ** (-i / (dim if full_dim else half))
+    angles = t.double()[:, None] * w[None, :]
+    parts = [angles.cos(), angles.sin()] if swap else [angles.sin(), angles.cos()]
+    return torch.cat(parts, dim=1)
+
+
+def check_step_embedding(fn) -> bool:
+    """Check ``fn(t, dim) -> (B, dim)``: for step indices ``t`` (a (B,) long tensor), sines then cosines of
+    ``t * w_i`` with ``w_i = 10000 ** (-i / (dim / 2))``, i = 0 .. dim/2 - 1 (``nn.blocks.sinusoidal_embedding``)."""
+    t = torch.tensor([0, 1, 7, 100, 999])
+    for dim in (8, 32):
+        out, message = call_reader_function(fn, (t.clone(), dim), f"t = {t.tolist()}, dim = {dim}")
+        if message:
+            print(message)
+            return False
+        if not isinstance(out, torch.Tensor):
+            print(f"Not yet: return a tensor, got {type(out).__name__}.")
+            return False
+        if tuple(out.shape) != (len(t), dim):
+            print(f"Not yet: for {len(t)} steps and dim = {dim} the embedding is ({len(t)}, {dim}); yours has "
+                  f"shape {tuple(out.shape)}. Stack sines and cosines along dimension 1.")
+            return False
+        want = _embedding_written_out(t, dim)
+        got = out.detach().double().cpu()
+        if torch.allclose(got, want, atol=1e-4):
+            continue
+        if torch.allclose(got, _embedding_written_out(t, dim, swap=True), atol=1e-4):
+            print("Not yet: your halves are in the other order: the sines come first, then the cosines.")
+        elif torch.allclose(got, _embedding_written_out(t, dim, full_dim=True), atol=1e-4):
+            print("Not yet: the frequencies use dim in the exponent; use half of it, w_i = 10000 ** (-i / (dim / 2)), "
+                  "so that the slowest frequency is 1 / 10000 for every dim.")
+        elif torch.allclose(got[0], want[0], atol=1e-4):
+            print(f"Not yet: right at t = 0 but not for other steps (at t = 7 the first values are "
+                  f"{[round(v, 3) for v in got[2, :3].tolist()]}, expected {[round(v, 3) for v in want[2, :3].tolist()]}). "
+                  "Multiply each t by every frequency: angles = t[:, None] * w[None, :].")
+        else:
+            print(f"Not yet: the embedding differs from the formula by up to {(got - want).abs().max().item():.3g} "
+                  f"(dim = {dim}).")
+        return False
+    print("Correct! Your embedding matches the formula: each step gets its own pattern of sines and cosines, from "
+          "fast (w = 1) to slow (w = 1/10000) frequencies.")
+    return True

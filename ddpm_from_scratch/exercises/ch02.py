@@ -362,3 +362,62 @@ def check_training_pairs(fn, schedule: NoiseSchedule | None = None, batch_size: 
     print(f"Correct! Over {num_calls} batches ({n:,} images): t is uniform on 0..{T - 1}, the noise is standard "
           "normal, and every x_t equals sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) noise for its own t.")
     return True
+
+
+# ------------------------------------------------------------------------------------
+# Exercise 5: one training step
+# ------------------------------------------------------------------------------------
+def check_training_step(fn, num_steps: int = 3) -> bool:
+    """Check ``fn(model, optimizer, schedule, x0, generator) -> loss``: one step of the lecture's training
+    algorithm. It must draw its pairs with ``diffusion.make_training_pairs(schedule, x0, generator)``, compute
+    the mean squared error between the noise and ``model(x_t, t)``, and update the model with ``optimizer``
+    (gradients zeroed first). Compared, step by step, with that algorithm run here on a copy of the model."""
+    import copy
+
+    from .. import diffusion
+    from ..nn import MLPDenoiser
+    from ..nn.mlp import MLPConfig
+
+    torch.manual_seed(0)
+    model = MLPDenoiser(MLPConfig(hidden=32, num_layers=2))
+    reference = copy.deepcopy(model)
+    schedule = NoiseSchedule.linear(100)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    reference_optimizer = torch.optim.Adam(reference.parameters(), lr=1e-2)
+    data = torch.randn(64, 2, generator=torch.Generator().manual_seed(1))
+    generator, reference_generator = torch.Generator().manual_seed(2), torch.Generator().manual_seed(2)
+    before = [p.detach().clone() for p in model.parameters()]
+    for step in range(1, num_steps + 1):
+        out, message = call_reader_function(fn, (model, optimizer, schedule, data, generator), f"step {step}")
+        if message:
+            print(message)
+            return False
+        # the algorithm, written out: pairs, L_simple, zero the gradients, backpropagate, update
+        x_t, t, noise = diffusion.make_training_pairs(schedule, data, reference_generator)
+        loss = torch.nn.functional.mse_loss(reference(x_t, t), noise)
+        reference_optimizer.zero_grad()
+        loss.backward()
+        reference_optimizer.step()
+        try:
+            got_loss = float(out)
+        except (TypeError, ValueError):
+            print(f"Not yet: return the loss (a number or a one-element tensor), got {type(out).__name__}.")
+            return False
+        if step == 1 and all(torch.equal(a, b) for a, b in zip(before, model.parameters())):
+            print("Not yet: the model did not change. After loss.backward(), call optimizer.step().")
+            return False
+        if not math.isclose(got_loss, loss.item(), rel_tol=1e-4, abs_tol=1e-6):
+            print(f"Not yet: at step {step} your loss is {got_loss:.5f}, the algorithm's is {loss.item():.5f}. Draw "
+                  "the pairs with diffusion.make_training_pairs(schedule, x0, generator), and take the mean squared "
+                  "error between the noise and model(x_t, t): the target is the noise, not the clean data.")
+            return False
+        worst = max((a - b).abs().max().item() for a, b in zip(model.parameters(), reference.parameters()))
+        if worst > 1e-5:
+            hint = ("the gradients were not zeroed: call optimizer.zero_grad() before loss.backward(), or they add up "
+                    "over the steps" if step > 1 else "update with the loss you return, once per call")
+            print(f"Not yet: after step {step} your model's weights differ from the algorithm's by up to {worst:.3g}: "
+                  f"{hint}.")
+            return False
+    print(f"Correct! {num_steps} of your training steps give exactly the weights of the lecture's training "
+          "algorithm: draw (x_t, t, noise), predict the noise, and step down the gradient of the squared error.")
+    return True
