@@ -201,3 +201,15 @@ def test_the_bounds_prior_term_is_the_kl_of_the_last_noised_marginal_from_a_stan
 
     result = bits_per_dim(Oracle(), SCHEDULE, x0.float(), progress=False)
     assert result["prior"] == pytest.approx(expected_bits, rel=1e-6, abs=1e-12)
+
+
+def test_training_steps_are_uniform_over_every_step_both_ends_included():
+    """Algorithm 1 draws t ~ Uniform{1, ..., T} (code: 0 .. T-1): every step, the first and the last included."""
+    schedule = NoiseSchedule.linear(10)
+    x0 = torch.zeros(20_000, 2)
+    _, t, noise = diffusion.make_training_pairs(schedule, x0, torch.Generator().manual_seed(0))
+    counts = torch.bincount(t, minlength=10).double()
+    assert counts.shape == (10,) and counts.min() > 0
+    expected = len(t) / 10
+    assert (((counts - expected) ** 2) / expected).sum() < 33.7  # chi-square, 9 degrees of freedom, p = 1e-4
+    assert abs(noise.mean()) < 0.03 and abs(noise.var() - 1) < 0.03
