@@ -130,3 +130,36 @@ def test_generative_models_say_what_they_sample():
     assert latent.sample_shape == (4, 8, 8) and latent.data_range == (-7.0, 7.0)
     with pytest.raises(ValueError, match="data_range"):
         UNet(UNetConfig(**{**SMALL.__dict__, "data_range": (1.0, -1.0)}))
+
+
+def test_a_fresh_residual_block_is_its_skip_path_and_learns_a_change_on_top():
+    """h = skip(x) + F(x) with F's last convolution starting at zero: a new block passes its input through
+    (the identity when the widths match), and once F's weights move the output is skip(x) plus that change."""
+    from ddpm_from_scratch.nn.blocks import ResBlock
+
+    torch.manual_seed(0)
+    x, emb = torch.randn(2, 8, 6, 6), torch.randn(2, 16)
+    same = ResBlock(8, 8, emb_dim=16, groups=4)
+    assert torch.equal(same(x, emb), x)
+    wider = ResBlock(8, 12, emb_dim=16, groups=4)
+    assert torch.allclose(wider(x, emb), wider.skip(x))
+    torch.nn.init.normal_(same.conv2.weight)
+    change = same.conv2(torch.nn.functional.silu(same.norm2(same.conv1(torch.nn.functional.silu(same.norm1(x)))
+                                                             + same.emb(torch.nn.functional.silu(emb))[:, :, None, None])))
+    assert torch.allclose(same(x, emb), x + change, atol=1e-5)
+
+
+def test_a_fresh_attention_block_passes_its_input_through_and_adds_what_it_attends_to():
+    """Self- and cross-attention are both residual, h = x + Attn(norm(x)), with output projections starting at
+    zero: a new block is the identity, with or without text, and a trained one adds to its input."""
+    from ddpm_from_scratch.nn.blocks import AttentionBlock
+
+    torch.manual_seed(0)
+    x, context = torch.randn(2, 8, 4, 4), torch.randn(2, 5, 12)
+    mask = torch.tensor([[True] * 5, [True, True, False, False, False]])
+    block = AttentionBlock(8, num_heads=2, groups=4, context_dim=12)
+    assert torch.equal(block(x), x) and torch.equal(block(x, context, mask), x)
+    torch.nn.init.normal_(block.cross_attention.out.weight)  # only the cross-attention learns something
+    tokens = x.flatten(2).transpose(1, 2)
+    added = block.cross_attention(block.norm_cross(tokens), context, mask)
+    assert torch.allclose(block(x, context, mask), (tokens + added).transpose(1, 2).reshape(x.shape), atol=1e-5)

@@ -142,8 +142,8 @@ def _abar(t):
 
 
 @pytest.mark.parametrize("eta", [0.0, 0.3, 0.7, 1.0])
-@pytest.mark.parametrize("clip", [False, True])
-def test_ddim_step_is_equation_12_for_every_eta_with_and_without_clipping(eta, clip):
+@pytest.mark.parametrize("clip, data_range", [(False, (-1.0, 1.0)), (True, (-1.0, 1.0)), (True, (-3.0, 0.5))])
+def test_ddim_step_is_equation_12_for_every_eta_with_and_without_clipping(eta, clip, data_range):
     g = torch.Generator().manual_seed(1)
     x_t, predicted, z = (torch.randn(64, 2, generator=g, dtype=torch.float64) * 2 for _ in range(3))
     t, t_prev = 30, 17
@@ -151,11 +151,12 @@ def test_ddim_step_is_equation_12_for_every_eta_with_and_without_clipping(eta, c
     x0 = (x_t - math.sqrt(1 - a) * predicted) / math.sqrt(a)
     eps = predicted
     if clip:  # the clean image clipped, and the noise made consistent with it
-        x0 = x0.clamp(-1, 1)
+        x0 = x0.clamp(*data_range)  # the model's range: [-1, 1] for images, the measured one for latents
         eps = (x_t - math.sqrt(a) * x0) / math.sqrt(1 - a)
     sigma = eta * math.sqrt((1 - a_prev) / (1 - a) * (1 - a / a_prev))  # eq. 16
     expected = math.sqrt(a_prev) * x0 + math.sqrt(1 - a_prev - sigma**2) * eps + sigma * z  # eq. 12
-    got = diffusion.ddim_step(SCHEDULE, predicted, t, t_prev, x_t, eta=eta, noise=z, clip_x0=clip)
+    got = diffusion.ddim_step(SCHEDULE, predicted, t, t_prev, x_t, eta=eta, noise=z, clip_x0=clip,
+                              data_range=data_range)
     assert torch.allclose(got, expected, atol=1e-10)
 
 
@@ -171,15 +172,16 @@ def test_ddpm_step_uses_the_chosen_variance(variance):
     assert torch.allclose(got, mean + math.sqrt(var) * z, atol=1e-10)
 
 
-def test_ddpm_step_with_clipping_forms_the_posterior_mean_from_the_clipped_clean_image():
+@pytest.mark.parametrize("data_range", [(-1.0, 1.0), (-3.0, 0.5)])
+def test_ddpm_step_with_clipping_forms_the_posterior_mean_from_the_clipped_clean_image(data_range):
     g = torch.Generator().manual_seed(3)
     x_t, eps, z = (torch.randn(32, 2, generator=g, dtype=torch.float64) * 3 for _ in range(3))
     t = 25
     beta, a, a_prev = SCHEDULE.betas[t].item(), _abar(t), _abar(t - 1)
-    x0 = ((x_t - math.sqrt(1 - a) * eps) / math.sqrt(a)).clamp(-1, 1)
+    x0 = ((x_t - math.sqrt(1 - a) * eps) / math.sqrt(a)).clamp(*data_range)
     mean = math.sqrt(a_prev) * beta / (1 - a) * x0 + math.sqrt(1 - beta) * (1 - a_prev) / (1 - a) * x_t  # eq. 7
     var = beta * (1 - a_prev) / (1 - a)
-    got = diffusion.ddpm_step(SCHEDULE, eps, t, x_t, noise=z, clip_x0=True)
+    got = diffusion.ddpm_step(SCHEDULE, eps, t, x_t, noise=z, clip_x0=True, data_range=data_range)
     assert torch.allclose(got, mean + math.sqrt(var) * z, atol=1e-10)
 
 
@@ -213,3 +215,24 @@ def test_training_steps_are_uniform_over_every_step_both_ends_included():
     expected = len(t) / 10
     assert (((counts - expected) ** 2) / expected).sum() < 33.7  # chi-square, 9 degrees of freedom, p = 1e-4
     assert abs(noise.mean()) < 0.03 and abs(noise.var() - 1) < 0.03
+
+
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
+def test_samples_of_a_model_with_a_data_range_end_inside_that_range(sampler):
+    """With clipping on (the default for a model with a range), the last step returns the clipped estimate of the
+    clean data, so every sample lies in the model's own range, whatever that range is."""
+
+    class Wild(torch.nn.Module):  # a noise predictor whose guesses are far too large
+        data_range, sample_shape = (-3.0, 0.5), (2,)
+
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.tensor(40.0))
+
+        def forward(self, x, t):
+            return self.scale * torch.sin(7 * x)
+
+    x = diffusion.sample(Wild(), SCHEDULE, 256, sampler=sampler, steps=10 if sampler == "ddim" else None,
+                         generator=torch.Generator().manual_seed(0), progress=False)
+    assert x.min() >= -3.0 - 1e-6 and x.max() <= 0.5 + 1e-6
+    assert x.min() < -1.5  # the range used is the model's, not [-1, 1]
