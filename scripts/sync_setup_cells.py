@@ -14,16 +14,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-TEMPLATE = '''# Setup: on Colab (or wherever the package is missing) install the version of the
-# package this book was built with; then read the compute budget and pick the device.
+TEMPLATE = '''# Setup: where the package is missing (Colab), install the version this book
+# was built with; then read the compute budget and pick the device.
 import importlib.util, subprocess, sys
-PACKAGE = ("ddpm-from-scratch @ git+{url}"
-           "@v{version}")
+REPOSITORY = "{url}"
+PACKAGE = f"ddpm-from-scratch @ git+{{REPOSITORY}}@v{version}"
 if importlib.util.find_spec("ddpm_from_scratch") is None:  # e.g. on Colab
     pip = [sys.executable, "-m", "pip", "install", "-q", PACKAGE]
     if subprocess.run(pip).returncode != 0:
-        raise RuntimeError(f"could not install {{PACKAGE}}. This notebook needs the internet "
-                           "once, to install the book's package.")
+        raise RuntimeError(f"could not install {{PACKAGE}}: this notebook needs "
+                           "the internet once, to install the book's package.")
 import torch
 from ddpm_from_scratch.budget import setup, by_budget
 BUDGET, DEVICE = setup(seed=0, chapter="{chapter}")'''

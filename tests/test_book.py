@@ -17,7 +17,8 @@ def test_every_chapter_installs_the_package_version_of_the_book_from_the_configu
     for path in sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb")):
         first = next(c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")
         source = "".join(first["source"])
-        assert f'"@v{ddpm_from_scratch.__version__}")' in source and "raise RuntimeError" in source, path.name
+        assert f"@v{ddpm_from_scratch.__version__}\"" in source and "raise RuntimeError" in source, path.name
+        assert max(len(line) for line in source.splitlines()) <= 79, f"{path.name}: the setup cell is cut off"
 
 
 def test_the_package_version_is_stated_once_for_pip_and_once_for_python():
