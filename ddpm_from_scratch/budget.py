@@ -39,13 +39,18 @@ def by_budget(*, smoke, cpu, gpu):
     return {"smoke": smoke, "cpu": cpu, "gpu": gpu}[get_budget()]
 
 
+def device_present(kind: str) -> bool:
+    """Whether this machine has a device of type ``kind`` ("cpu", "cuda", "mps")."""
+    if kind == "cuda":
+        return torch.cuda.is_available()
+    if kind == "mps":
+        return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    return kind == "cpu"
+
+
 def default_device() -> torch.device:
     """CUDA if present, then Apple's MPS, then the CPU."""
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    return torch.device(next(kind for kind in ("cuda", "mps", "cpu") if device_present(kind)))
 
 
 def run_times(chapter: str) -> str:

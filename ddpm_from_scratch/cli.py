@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from . import pretrained
-from .budget import default_device
+from .budget import default_device, device_present
 from .checkpoints import CheckpointError
 from .recipes import RECIPES, get_recipe, make_trainer
 from .train import RunLockedError
@@ -44,9 +44,7 @@ def _device(args) -> torch.device:
         device = torch.device(args.device)
     except RuntimeError:
         raise UsageError(f"--device {args.device!r} is not a device: use cpu, cuda, cuda:N or mps") from None
-    present = {"cpu": True, "cuda": torch.cuda.is_available(),
-               "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
-    if not present.get(device.type, False):
+    if not device_present(device.type):
         raise UsageError(f"--device {args.device}: no such device on this machine (best available: {default_device()})")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise UsageError(f"--device {args.device}: this machine has {torch.cuda.device_count()} CUDA device(s)")

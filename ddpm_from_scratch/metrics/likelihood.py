@@ -257,7 +257,7 @@ def _terms_at(noise_predictor, schedule, x_start, t_batch, model_dtype, generato
     noise = torch.randn(x_start.shape, generator=generator, device=noise_device, dtype=torch.float64).to(x_start.device)
     # x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps   (eq. 4)
     x_t = diffusion.add_noise(schedule, x_start, t_batch, noise)
-    eps = noise_predictor(x_t.to(model_device, model_dtype), t_batch.to(model_device), **model_kwargs)
+    eps = noise_predictor(x_t.to(model_dtype).to(model_device), t_batch.to(model_device), **model_kwargs)
     eps = eps.to(x_start.device).double()  # move, then widen: MPS has no float64
     x0_hat = diffusion.predict_x0(schedule, x_t, t_batch, eps)
     # mu_theta = mu~(x_t, x0_hat)   (eq. 7 with the predicted clean image; eq. 11)
