@@ -3,14 +3,21 @@
     python benchmarks/chapters.py --budget smoke cpu      # prints one line per notebook and budget
     python benchmarks/chapters.py --budget cpu --only 03   # only the notebooks whose name contains "03"
     python benchmarks/chapters.py --budget smoke cpu --write   # also store them where the chapters read them
+    python benchmarks/chapters.py --budget gpu --plain --parallel --json times.json   # a GPU box, no Jupyter
+    python benchmarks/chapters.py --merge times.json       # store times measured elsewhere
 
 ``--write`` merges the measured times into ``ddpm_from_scratch/run_times.json``, which each
-chapter's first cell prints (``budget.run_times``), with the hardware they were measured on.
+chapter's first cell prints (``budget.run_times``), with the machine each budget was measured on.
+``--plain`` runs the code cells in a fresh Python process without a Jupyter kernel (for machines that
+have torch but not Jupyter); ``IPython.display`` is replaced by a printing stand-in where IPython is
+missing. ``--parallel`` runs the chapters at the same time, so they share the device: each time is
+then an upper bound on the chapter alone, and the stored times say so.
 
 A benchmark, not a test: it prints figures and never fails on time.
 """
 
 import argparse
+import concurrent.futures
 import datetime
 import json
 import os
@@ -20,13 +27,14 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
-from nbclient import NotebookClient
-
 ROOT = Path(__file__).resolve().parent.parent
+RUN_TIMES = ROOT / "ddpm_from_scratch" / "run_times.json"
 
 
 def time_notebook(path: Path, budget: str) -> float:
+    import nbformat
+    from nbclient import NotebookClient
+
     os.environ.update(DDPM_BUDGET=budget, TQDM_DISABLE="1", MPLBACKEND="Agg")
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
@@ -34,38 +42,150 @@ def time_notebook(path: Path, budget: str) -> float:
     return time.perf_counter() - start
 
 
+IPYTHON_STAND_IN = '''
+import sys, types
+try:
+    import IPython.display
+except ImportError:  # no Jupyter here: display() prints what a page would show
+    display_module = types.ModuleType("IPython.display")
+    class _Shown:
+        def __init__(self, data=None, *args, **kwargs):
+            self.data = data
+        def __repr__(self):
+            return str(self.data)
+    for name in ("Markdown", "HTML", "Image", "Latex"):
+        setattr(display_module, name, type(name, (_Shown,), {}))
+    display_module.display = lambda *objects, **kwargs: [print(repr(o)) for o in objects]
+    sys.modules["IPython"] = types.ModuleType("IPython")
+    sys.modules["IPython"].display = display_module
+    sys.modules["IPython"].get_ipython = lambda: None  # matplotlib asks: not inside IPython
+    sys.modules["IPython"].version_info = (8, 24, 0)
+    sys.modules["IPython.display"] = display_module
+'''
+
+
+def run_cells_plain(path: Path) -> None:
+    """Run the code cells of ``path`` in this process, in order; print each slow cell's time."""
+    exec(IPYTHON_STAND_IN, {})
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cells = json.loads(path.read_text())["cells"]
+    namespace = {"__name__": "__main__", "display": sys.modules["IPython.display"].display}
+    os.chdir(path.parent)
+    for index, cell in enumerate(cells):
+        if cell["cell_type"] != "code":
+            continue
+        start = time.perf_counter()
+        exec(compile("".join(cell["source"]), f"{path.name}[{index}]", "exec"), namespace)
+        plt.close("all")
+        seconds = time.perf_counter() - start
+        if seconds >= 2:
+            print(f"# {path.name} cell {index}: {seconds:.1f} s", file=sys.stderr, flush=True)
+    import torch
+
+    if torch.cuda.is_initialized():
+        print(f"# {path.name}: peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB",
+              file=sys.stderr, flush=True)
+
+
+def time_notebook_plain(path: Path, budget: str, timeout: float, log_dir: Path | None,
+                        threads: int | None = None) -> float | None:
+    """Seconds to run ``path`` with ``--run-plain`` in a child process; None if it failed or timed out."""
+    env = dict(os.environ, DDPM_BUDGET=budget, TQDM_DISABLE="1", MPLBACKEND="Agg",
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    if threads:  # chapters run side by side share the cores instead of each taking all of them
+        env["OMP_NUM_THREADS"] = str(threads)
+    log = open(log_dir / f"{path.stem}.{budget}.log", "w") if log_dir else subprocess.DEVNULL
+    start = time.perf_counter()
+    try:
+        done = subprocess.run([sys.executable, __file__, "--run-plain", str(path)], env=env, timeout=timeout,
+                              stdout=log, stderr=subprocess.STDOUT)
+    except subprocess.TimeoutExpired:
+        print(f"{path.name}: still running after {timeout:.0f} s, stopped", flush=True)
+        return None
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        print(f"{path.name}: failed (exit {done.returncode}; see its log)", flush=True)
+        return None
+    return seconds
+
+
+def hardware_name(budget: str) -> str:
+    import torch
+
+    if budget == "gpu" and torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} GPU, {os.cpu_count()} CPU cores"
+    threads = os.environ.get("OMP_NUM_THREADS") or str(os.cpu_count())
+    return f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores, {threads} threads"
+
+
+def store(measured: dict, measured_on: dict) -> None:
+    """Merge ``measured`` ({chapter: {budget: seconds}}) into run_times.json; a budget measured again
+    replaces its old times and machine."""
+    stored = json.loads(RUN_TIMES.read_text()) if RUN_TIMES.exists() else {}
+    chapters, where = stored.get("chapters", {}), stored.get("measured_on", {})
+    for budget in measured_on:
+        for times in chapters.values():
+            times.pop(budget, None)
+    where.update(measured_on)
+    for chapter, times in measured.items():
+        chapters.setdefault(chapter, {}).update(times)
+    RUN_TIMES.write_text(json.dumps({"measured_on": where, "chapters": dict(sorted(chapters.items()))},
+                                    indent=2) + "\n")
+    print(f"wrote {RUN_TIMES}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--budget", nargs="+", default=["smoke", "cpu"])
     parser.add_argument("--only", default="", help="time only the notebooks whose file name contains this")
     parser.add_argument("--write", action="store_true", help="store the times in ddpm_from_scratch/run_times.json")
+    parser.add_argument("--plain", action="store_true", help="run code cells without a Jupyter kernel")
+    parser.add_argument("--parallel", action="store_true", help="run the chapters at once (with --plain)")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per chapter (with --plain)")
+    parser.add_argument("--logs", type=Path, help="folder for each chapter's output (with --plain)")
+    parser.add_argument("--json", type=Path, help="also write the times and machine to this file")
+    parser.add_argument("--merge", type=Path, help="store the times of a --json file in run_times.json")
+    parser.add_argument("--run-plain", type=Path, help=argparse.SUPPRESS)  # the child process of --plain
     parser.add_argument("--evaluate", action="store_true",
                         help="also time `evaluate --recipe digits` and `evaluate --recipe shapes`")
     args = parser.parse_args()
+    if args.run_plain:
+        return run_cells_plain(args.run_plain.resolve())
+    if args.merge:
+        saved = json.loads(args.merge.read_text())
+        return store(saved["chapters"], saved["measured_on"])
     import torch
 
-    threads = os.environ.get("OMP_NUM_THREADS") or str(os.cpu_count())
-    hardware = f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores, {threads} threads"
-    print(hardware)
-    measured = {}
+    if args.logs:
+        args.logs.mkdir(parents=True, exist_ok=True)
+    paths = sorted(p for p in (ROOT / "book").glob("[0-9][0-9]_*.ipynb") if args.only in p.name)
+    measured, measured_on = {}, {}
     for budget in args.budget:
-        for path in sorted(p for p in (ROOT / "book").glob("[0-9][0-9]_*.ipynb") if args.only in p.name):
-            seconds = time_notebook(path, budget)
-            measured.setdefault(path.name[:2], {})[budget] = round(seconds, 1)
-            print(f"{path.name:32s} {budget:6s} {seconds:7.1f} s", flush=True)
+        measured_on[budget] = {"hardware": hardware_name(budget), "torch": torch.__version__,
+                               "date": datetime.date.today().isoformat(),
+                               "command": "python benchmarks/chapters.py " + " ".join(sys.argv[1:])}
+        if args.parallel and len(paths) > 1:
+            measured_on[budget]["note"] = f"{len(paths)} chapters run at once, sharing the device: upper bounds"
+        print(measured_on[budget]["hardware"], flush=True)
+        workers = len(paths) if args.parallel and args.plain else 1
+        if args.plain:
+            threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None
+            run = lambda path: time_notebook_plain(path, budget, args.timeout, args.logs, threads)
+        else:
+            run = lambda path: time_notebook(path, budget)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
+            for path, seconds in zip(paths, pool.map(run, paths)):
+                if seconds is not None:
+                    measured.setdefault(path.name[:2], {})[budget] = round(seconds, 1)
+                    print(f"{path.name:32s} {budget:6s} {seconds:7.1f} s", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps({"measured_on": measured_on, "chapters": measured}, indent=2) + "\n")
     if args.write:
-        target = ROOT / "ddpm_from_scratch" / "run_times.json"
-        stored = json.loads(target.read_text()) if target.exists() else {}
-        # times from other hardware or another torch are not mixed with these: they are dropped
-        same = stored.get("hardware") == hardware and stored.get("torch") == torch.__version__
-        chapters = stored.get("chapters", {}) if same else {}
-        for chapter, times in measured.items():
-            chapters.setdefault(chapter, {}).update(times)
-        target.write_text(json.dumps({"hardware": hardware, "torch": torch.__version__,
-                                      "date": datetime.date.today().isoformat(),
-                                      "command": "python benchmarks/chapters.py " + " ".join(sys.argv[1:]),
-                                      "chapters": dict(sorted(chapters.items()))}, indent=2) + "\n")
-        print(f"wrote {target}")
+        store(measured, measured_on)
     if args.evaluate:
         for recipe in ("digits", "shapes"):
             start = time.perf_counter()

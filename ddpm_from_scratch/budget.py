@@ -53,18 +53,29 @@ def default_device() -> torch.device:
     return torch.device(next(kind for kind in ("cuda", "mps", "cpu") if device_present(kind)))
 
 
+def _seconds(value: float) -> str:
+    return f"{value / 60:.1f} min" if value >= 60 else f"{value:.0f} s"
+
+
 def run_times(chapter: str) -> str:
     """How long ``chapter`` ("01", ...) took to run top to bottom at each budget, as measured by
-    ``benchmarks/chapters.py --write`` (one line; says so when a budget was not measured)."""
+    ``benchmarks/chapters.py --write``, with the machine each budget was measured on (one line;
+    says so when a budget was not measured)."""
     measured = json.loads(RUN_TIMES.read_text()) if RUN_TIMES.exists() else {}
     times = measured.get("chapters", {}).get(chapter, {})
-    parts = [f"{budget} {times[budget] / 60:.1f} min" if times[budget] >= 60 else f"{budget} {times[budget]:.0f} s"
-             for budget in BUDGETS if budget in times]
-    if not parts:
+    where = measured.get("measured_on", {})
+    if not any(budget in times for budget in BUDGETS):
         return f"run time of chapter {chapter}: not measured yet (python benchmarks/chapters.py --write)"
+    groups = {}  # budgets measured on the same machine share one "on ..." clause
+    for budget in BUDGETS:
+        if budget in times:
+            on = where.get(budget, {})
+            key = (on.get("hardware", "unknown hardware"), on.get("torch", "?"), on.get("date", "?"), on.get("note"))
+            groups.setdefault(key, []).append(f"{budget} {_seconds(times[budget])}")
+    clauses = [f"{', '.join(parts)} on {hardware} (torch {torch_version}, {date}{'; ' + note if note else ''})"
+               for (hardware, torch_version, date, note), parts in groups.items()]
     missing = [budget for budget in BUDGETS if budget not in times]
-    return (f"run time of this chapter, top to bottom: {', '.join(parts)} on {measured['hardware']} "
-            f"(torch {measured['torch']}, {measured['date']})"
+    return ("run time of this chapter, top to bottom: " + "; ".join(clauses)
             + (f"; {' and '.join(missing)}: not measured yet" if missing else ""))
 
 

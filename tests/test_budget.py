@@ -42,8 +42,15 @@ def test_a_chapter_reports_the_run_times_the_benchmark_measured(tmp_path, monkey
     times = tmp_path / "run_times.json"
     monkeypatch.setattr(budget, "RUN_TIMES", times)
     assert "not measured yet" in budget.run_times("01")
-    times.write_text(json.dumps({"hardware": "x86_64 CPU, 2 cores, 2 threads", "torch": "2.13.0+cpu",
-                                 "date": "2026-11-26", "chapters": {"01": {"smoke": 12.3, "cpu": 95.0}}}))
+    cpu = {"hardware": "x86_64 CPU, 2 cores, 2 threads", "torch": "2.13.0+cpu", "date": "2026-11-26"}
+    times.write_text(json.dumps({"measured_on": {"smoke": cpu, "cpu": cpu},
+                                 "chapters": {"01": {"smoke": 12.3, "cpu": 95.0}}}))
     line = budget.run_times("01")
     assert "smoke 12 s, cpu 1.6 min on x86_64 CPU, 2 cores, 2 threads" in line and "gpu: not measured yet" in line
     assert "not measured yet" in budget.run_times("07")
+    gpu = {"hardware": "NVIDIA H200", "torch": "2.11.0+cu130", "date": "2026-11-27", "note": "five at once"}
+    times.write_text(json.dumps({"measured_on": {"smoke": cpu, "cpu": cpu, "gpu": gpu},
+                                 "chapters": {"01": {"smoke": 12.3, "cpu": 95.0, "gpu": 30.0}}}))
+    line = budget.run_times("01")
+    assert "cpu 1.6 min on x86_64 CPU" in line and "gpu 30 s on NVIDIA H200 (torch 2.11.0+cu130, 2026-11-27; five at once)" in line
+    assert "not measured" not in line
