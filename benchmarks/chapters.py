@@ -123,13 +123,16 @@ def hardware_name(budget: str) -> str:
 
 
 def store(measured: dict, measured_on: dict) -> None:
-    """Merge ``measured`` ({chapter: {budget: seconds}}) into run_times.json; a budget measured again
-    replaces its old times and machine."""
+    """Merge ``measured`` ({chapter: {budget: seconds}}) into run_times.json. A budget measured on
+    another machine or torch replaces all of that budget's old times; on the same one, only the
+    chapters measured now."""
     stored = json.loads(RUN_TIMES.read_text()) if RUN_TIMES.exists() else {}
     chapters, where = stored.get("chapters", {}), stored.get("measured_on", {})
-    for budget in measured_on:
-        for times in chapters.values():
-            times.pop(budget, None)
+    same = lambda old, new: all(old.get(key) == new.get(key) for key in ("hardware", "torch", "note"))
+    for budget, machine in measured_on.items():
+        if not same(where.get(budget, {}), machine):
+            for times in chapters.values():
+                times.pop(budget, None)
     where.update(measured_on)
     for chapter, times in measured.items():
         chapters.setdefault(chapter, {}).update(times)

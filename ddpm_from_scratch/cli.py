@@ -22,6 +22,7 @@ import torch
 from . import pretrained
 from .budget import default_device, device_present
 from .checkpoints import CheckpointError
+from .nn import VAE
 from .recipes import RECIPES, get_recipe, make_trainer
 from .train import RunLockedError
 
@@ -151,13 +152,18 @@ def cmd_sample(args) -> None:
     path = _checkpoint_for(args)
     device = _device(args)
     loaded = pretrained.load_file(path, device)
-    if loaded.schedule is None or not hasattr(loaded.model, "sample_shape"):
+    generator = torch.Generator().manual_seed(args.seed or 0)
+    if isinstance(loaded.model, VAE):  # one pass of the decoder: no sampler, no steps
+        if args.sampler or args.steps:
+            raise UsageError(f"{path} holds a VAE, which samples in one decoder pass: drop --sampler and --steps")
+        x = loaded.model.sample(args.num_samples, generator).cpu()
+    elif loaded.schedule is None or not hasattr(loaded.model, "sample_shape"):
         raise UsageError(f"{path} (recipe {recipe.name!r}) is not a generative model: nothing to sample")
-    # the model says what it samples; a text model samples unconditionally here (see `generate`)
-    sampler = args.sampler or "ddim"
-    x = diffusion.sample(loaded.model, loaded.schedule, args.num_samples, sampler=sampler,
-                         steps=(args.steps or 50) if sampler == "ddim" else None,
-                         generator=torch.Generator().manual_seed(args.seed or 0), progress=not args.quiet)
+    else:  # the model says what it samples; a text model samples unconditionally here (see `generate`)
+        sampler = args.sampler or "ddim"
+        x = diffusion.sample(loaded.model, loaded.schedule, args.num_samples, sampler=sampler,
+                             steps=(args.steps or 50) if sampler == "ddim" else None,
+                             generator=generator, progress=not args.quiet)
     fig = viz.show_images(x) if x.ndim == 4 else viz.show_points(x)
     fig.savefig(args.out, dpi=150, bbox_inches="tight")
     print(f"wrote {args.num_samples} samples to {args.out}")
@@ -171,8 +177,11 @@ def _check_fits(recipe, header: dict, path) -> None:
 
     wanted = next(name for name, (_, config) in MODELS.items() if isinstance(recipe.model_config, config))
     if header["model_class"] != wanted:
+        held = MODELS[header["model_class"]][1]  # loading the file has built it: the class is known
+        fitting = [name for name, r in RECIPES.items() if r.evaluate and isinstance(r.model_config, held)]
+        hint = f", or evaluate it with --recipe {' or --recipe '.join(fitting)}" if fitting else ""
         raise UsageError(f"{path} holds a {header['model_class']}, but evaluate --recipe {recipe.name} measures a "
-                         f"{wanted}: pass a checkpoint of that recipe")
+                         f"{wanted}: pass a checkpoint of that recipe{hint}")
     expected = asdict(recipe.model_config)
     for key in ("image_channels", "image_size", "data_dim", "latent_channels"):
         if key in expected and header["model_config"].get(key, expected[key]) != expected[key]:
@@ -334,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guidance-scale", type=_finite, default=None,
                    help="classifier-free guidance for shapes (default: the card's; the figure at 1 is always added)")
     p.add_argument("--bpd-images", type=non_negative, default=None,
-                   help="also compute bits/dim on this many random test digits")
+                   help="bits/dim on this many random test digits (default: none for digits, all 1000 for digits_vae)")
     p.add_argument("--bpd-steps", type=non_negative, default=None,
                    help="importance-sampled steps per image for bits/dim (unbiased; 0: every one of the 1000 steps, "
                         "~0.5 s per image on a CPU; default 50)")

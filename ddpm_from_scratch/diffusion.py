@@ -147,6 +147,11 @@ def ddpm_step(schedule: NoiseSchedule, eps: torch.Tensor, t, x_t: torch.Tensor,
     return mean + torch.where(not_last, var.sqrt() * noise, torch.zeros_like(noise))  # x_{t-1} = mu + sigma z
 
 
+def _check_eta(eta: float) -> None:
+    if not 0.0 <= eta <= 1.0:  # also refuses nan
+        raise ValueError(f"eta must be between 0 (deterministic DDIM) and 1 (DDPM's noise), got {eta}")
+
+
 def ddim_step(schedule: NoiseSchedule, eps: torch.Tensor, t, t_prev, x_t: torch.Tensor, eta: float = 0.0,
               noise: torch.Tensor | None = None, generator: torch.Generator | None = None,
               clip_x0: bool = False, data_range: tuple = (-1.0, 1.0)) -> torch.Tensor:
@@ -155,6 +160,7 @@ def ddim_step(schedule: NoiseSchedule, eps: torch.Tensor, t, t_prev, x_t: torch.
     ``eta = 0`` is deterministic; ``eta = 1`` with ``t_prev = t - 1`` is the DDPM step
     with the posterior variance. ``clip_x0`` clamps the predicted clean image to ``data_range``.
     """
+    _check_eta(eta)
     t = _batched_t(schedule.check_timesteps(t), x_t.shape[0], x_t.device)
     t_prev = _batched_t(t_prev, x_t.shape[0], x_t.device)
     if (t_prev >= t).any() or (t_prev < -1).any():
@@ -266,6 +272,9 @@ def sample(noise_predictor, schedule: NoiseSchedule, shape, sampler: str = "ddpm
     decoder of chapter 04 starts from its noised, upsampled thumbnail). Returns the samples,
     or ``(samples, Trajectory)`` when ``return_trajectory``.
     """
+    if not getattr(noise_predictor, "predicts_noise", True):  # e.g. chapter 06's VAE
+        raise TypeError(f"{type(noise_predictor).__name__} is not a noise predictor and has no reverse process: "
+                        f"sample it with its own .sample(num_images)")
     shape = sample_shape(noise_predictor, shape)
     clip_x0 = clip_for(noise_predictor, clip_x0)
     data_range = getattr(noise_predictor, "data_range", None) or (-1.0, 1.0)
@@ -280,6 +289,10 @@ def sample(noise_predictor, schedule: NoiseSchedule, shape, sampler: str = "ddpm
                              "use sampler='ddim' to sample with fewer steps")
         timesteps = list(range(first, -1, -1))
     elif sampler == "ddim":
+        _check_eta(eta)
+        if steps is not None and steps > first + 1:
+            raise ValueError(f"DDIM with {steps} steps: the reverse process has only {first + 1} steps "
+                             f"(t = {first} down to 0); ask for at most {first + 1}")
         timesteps = sampling_timesteps(schedule, min(steps or 50, first + 1), first)
     else:
         raise ValueError(f"unknown sampler {sampler!r}; choose 'ddpm' or 'ddim'")

@@ -1,4 +1,4 @@
-"""Evaluate the book's models with the book's own measures (chapters 02, 03 and 05; ``cli evaluate``).
+"""Evaluate the book's models with the book's own measures (chapters 02-06; ``cli evaluate``).
 
 ``evaluate_*`` take a model and say everything in their arguments; the ``report_*``
 functions are the recipes' evaluators behind ``evaluate --recipe NAME``: each takes a
@@ -13,8 +13,8 @@ import torch
 
 from . import diffusion
 from .metrics import (bits_per_dim, bits_per_dim_importance, class_entropy_bits, embed_images, fid_and_floor,
-                      fid_from_features, fid_infinity, kid, quantize_to_8bit,
-                      recognisable_fraction)
+                      fid_from_features, fid_infinity, kid, quantize_to_8bit, recognisable_fraction,
+                      vae_bits_per_dim)
 
 
 def generate(model, schedule, num_samples: int, sampler: str = "ddim", steps: int | None = 100,
@@ -64,55 +64,28 @@ def evaluate_digits(model, schedule, num_samples: int = 1000, sampler: str = "dd
     """
     from .data import load_digits
 
-    if classifier is None:
-        from . import pretrained
-
-        classifier = pretrained.load("digits_classifier").model
+    classifier = _load_judge("digits_classifier", classifier)
     real_images, real_labels = load_digits("test", image_size=model.sample_shape[-1])
-    real = recognisable_fraction(classifier, real_images, threshold)
-    accuracy = (classifier.predict(real_images).argmax(1) == real_labels).float().mean().item()
-
     start = time.perf_counter()
     if sampler == "ddpm":
         steps = None
     images = generate(model, schedule, num_samples, sampler, steps, seed, clip_x0=clip_x0, progress=progress, eta=eta)
     sample_time = time.perf_counter() - start
-    fake = recognisable_fraction(classifier, images, threshold)
-    # FID and its floor at matched sizes (m vs m, halves of the test digits); KID: generated vs test
-    test_features = embed_images(classifier, real_images)
-    fake_features = embed_images(classifier, images)
-    matched = fid_and_floor(test_features, fake_features, seed=seed)
-    kid_mean, kid_se = kid(test_features, fake_features, subset_size=min(500, num_samples), seed=seed)
-    extra = {
-        "fid": round(matched["fid"], 4),
-        "fid_real_floor": round(matched["floor"], 4),
-        "fid_num_images": matched["num_images"],
-        "fid_infinity": round(fid_infinity(test_features, fake_features, seed=seed)["fid_infinity"], 4),
-        "fid_real_floor_infinity": round(fid_infinity(*_halves(test_features, seed), seed=seed)["fid_infinity"], 4),
-        "kid": round(kid_mean, 5),
-        "kid_std_error": round(kid_se, 5),
-    }
+    distances, recognition = _digit_sample_metrics(images, classifier, real_images, real_labels, threshold, seed)
+    likelihood = {}
     if bpd_images:
         start = time.perf_counter()
-        device = next(model.parameters()).device
-        pick = torch.randperm(len(real_images), generator=torch.Generator().manual_seed(seed))[:bpd_images]
-        x0 = quantize_to_8bit(real_images[pick]).to(device)  # the resized digits, rounded back onto 256 grey levels
+        x0 = _likelihood_digits(real_images, bpd_images, seed).to(next(model.parameters()).device)
         generator = torch.Generator().manual_seed(seed)
         bpd = (bits_per_dim(model, schedule, x0, generator=generator, progress=progress) if bpd_steps is None else
                bits_per_dim_importance(model, schedule, x0, steps_per_image=bpd_steps, generator=generator,
                                        pilot_images=min(8, len(x0)), progress=progress))
-        extra |= {"bits_per_dim": round(float(bpd["total"]), 4), "bits_per_dim_std_error": round(float(bpd["std_error"]), 4),
-                  "bits_per_dim_images": len(x0), "bits_per_dim_estimate":
-                      "all steps" if bpd_steps is None else f"{bpd_steps} importance-sampled steps per image",
-                  "bits_per_dim_time_s": round(time.perf_counter() - start, 1)}
-    return extra | {
-        "recognisable_fraction": round(fake["fraction"], 4),
-        "real_recognisable_fraction": round(real["fraction"], 4),
-        "ratio_to_real": round(fake["fraction"] / real["fraction"], 4),
-        "threshold": threshold,
-        "class_counts": fake["class_counts"],
-        "class_entropy_bits": round(class_entropy_bits(fake["class_counts"]), 3),
-        "classifier_test_accuracy": round(accuracy, 4),
+        likelihood = {"bits_per_dim": round(float(bpd["total"]), 4),
+                      "bits_per_dim_std_error": round(float(bpd["std_error"]), 4),
+                      "bits_per_dim_images": len(x0), "bits_per_dim_estimate":
+                          "all steps" if bpd_steps is None else f"{bpd_steps} importance-sampled steps per image",
+                      "bits_per_dim_time_s": round(time.perf_counter() - start, 1)}
+    return distances | likelihood | recognition | {
         "num_samples": num_samples,
         "sampler": sampler,
         "sampling_steps": (steps or 50) if sampler == "ddim" else schedule.num_steps,
@@ -121,6 +94,86 @@ def evaluate_digits(model, schedule, num_samples: int = 1000, sampler: str = "dd
         "seed": seed,
         "sampling_time_s": round(sample_time, 1),
     }
+
+
+def evaluate_digits_vae(vae, num_samples: int = 1000, seed: int = 0, bpd_images: int = 1000, classifier=None,
+                        threshold: float = 0.9, batch_size: int = 250) -> dict:
+    """A VAE (``nn.VAE``, chapter 06) measured as :func:`evaluate_digits` measures a diffusion model, field for
+    field: the same judge, FID, FID_infinity, KID and recognisable fraction of ``num_samples`` samples
+    (z ~ N(0, I), decoded means; ``seed`` fixes them) against the held-out digits, and the bits/dim of
+    its bound on the same ``bpd_images`` test digits, rounded to 8 bit as there.
+
+    The bound is the negative ELBO (``metrics.vae_bits_per_dim``, one z ~ q(z | x) per image, unbiased),
+    an upper bound on -log p(x) like the diffusion model's; ``bits_per_dim_reconstruction`` and
+    ``bits_per_dim_kl`` are its two terms, E_q[-log p(x | z)] and KL(q(z | x) || N(0, I)).
+    ``bpd_images=0`` skips it.
+    """
+    from .data import load_digits
+
+    classifier = _load_judge("digits_classifier", classifier)
+    real_images, real_labels = load_digits("test", image_size=vae.sample_shape[-1])
+    start = time.perf_counter()
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.cat([vae.sample(min(batch_size, num_samples - i), generator).cpu()
+                        for i in range(0, num_samples, batch_size)])
+    sample_time = time.perf_counter() - start
+    distances, recognition = _digit_sample_metrics(images, classifier, real_images, real_labels, threshold, seed)
+    likelihood = {}
+    if bpd_images:
+        start = time.perf_counter()
+        x0 = _likelihood_digits(real_images, bpd_images, seed)
+        bpd = vae_bits_per_dim(vae, x0, generator=torch.Generator().manual_seed(seed))
+        likelihood = {"bits_per_dim": round(bpd["total"], 4), "bits_per_dim_std_error": round(bpd["std_error"], 4),
+                      "bits_per_dim_images": len(x0),
+                      "bits_per_dim_estimate": "negative ELBO, one z ~ q(z | x) per image",
+                      "bits_per_dim_time_s": round(time.perf_counter() - start, 1),
+                      "bits_per_dim_reconstruction": round(bpd["reconstruction"], 4),
+                      "bits_per_dim_kl": round(bpd["kl"], 4)}
+    return distances | likelihood | recognition | {
+        "num_samples": num_samples,
+        "seed": seed,
+        "sampling_time_s": round(sample_time, 1),
+    }
+
+
+def _digit_sample_metrics(images, classifier, real_images, real_labels, threshold: float, seed: int) -> tuple:
+    """The measures every digits generator gets from its samples ``images`` (N, 1, S, S), against the
+    held-out ``real_images``: (distances: FID at matched sizes and its floor, FID_infinity, KID;
+    recognition: recognisable fraction, classes, the judge's own accuracy). See :func:`evaluate_digits`."""
+    real = recognisable_fraction(classifier, real_images, threshold)
+    accuracy = (classifier.predict(real_images).argmax(1) == real_labels).float().mean().item()
+    fake = recognisable_fraction(classifier, images, threshold)
+    # FID and its floor at matched sizes (m vs m, halves of the test digits); KID: generated vs test
+    test_features = embed_images(classifier, real_images)
+    fake_features = embed_images(classifier, images)
+    matched = fid_and_floor(test_features, fake_features, seed=seed)
+    kid_mean, kid_se = kid(test_features, fake_features, subset_size=min(500, len(images)), seed=seed)
+    distances = {
+        "fid": round(matched["fid"], 4),
+        "fid_real_floor": round(matched["floor"], 4),
+        "fid_num_images": matched["num_images"],
+        "fid_infinity": round(fid_infinity(test_features, fake_features, seed=seed)["fid_infinity"], 4),
+        "fid_real_floor_infinity": round(fid_infinity(*_halves(test_features, seed), seed=seed)["fid_infinity"], 4),
+        "kid": round(kid_mean, 5),
+        "kid_std_error": round(kid_se, 5),
+    }
+    recognition = {
+        "recognisable_fraction": round(fake["fraction"], 4),
+        "real_recognisable_fraction": round(real["fraction"], 4),
+        "ratio_to_real": round(fake["fraction"] / real["fraction"], 4),
+        "threshold": threshold,
+        "class_counts": fake["class_counts"],
+        "class_entropy_bits": round(class_entropy_bits(fake["class_counts"]), 3),
+        "classifier_test_accuracy": round(accuracy, 4),
+    }
+    return distances, recognition
+
+
+def _likelihood_digits(real_images, num_images: int, seed: int) -> torch.Tensor:
+    """``num_images`` test digits drawn at random (seed ``seed``) for bits/dim, rounded back onto 256 grey levels
+    (the resized digits sit between them; bits/dim are probabilities of 8-bit data)."""
+    pick = torch.randperm(len(real_images), generator=torch.Generator().manual_seed(seed))[:num_images]
+    return quantize_to_8bit(real_images[pick])
 
 
 def _halves(features, seed: int):
@@ -221,6 +274,11 @@ def report_digits(loaded, num_samples: int = 1000, sampler: str = "ddim", steps:
     """Generated digits against the held-out digits (``evaluate_digits``); ``bpd_steps=0``: every step."""
     return evaluate_digits(loaded.model, loaded.schedule, num_samples=num_samples, sampler=sampler, steps=steps,
                            seed=seed, bpd_images=bpd_images, bpd_steps=bpd_steps or None, progress=progress, eta=eta)
+
+
+def report_digits_vae(loaded, num_samples: int = 1000, seed: int = 0, bpd_images: int = 1000) -> dict:
+    """A VAE's samples against the held-out digits, and its negative ELBO in bits/dim (``evaluate_digits_vae``)."""
+    return evaluate_digits_vae(loaded.model, num_samples=num_samples, seed=seed, bpd_images=bpd_images)
 
 
 def report_digits_classifier(loaded, seed: int = 0) -> dict:

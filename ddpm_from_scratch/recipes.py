@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from . import diffusion, evaluation
 from .checkpoints import describe
 from .data import load_digits, load_toy, shapes
-from .nn import AutoencoderConfig, ClassifierConfig, MLPConfig, TextUNetConfig, UNetConfig, model_for_config
+from .metrics import quantize_to_8bit, vae_negative_elbo
+from .nn import AutoencoderConfig, ClassifierConfig, MLPConfig, TextUNetConfig, UNetConfig, VAEConfig, model_for_config
 from .schedules import NoiseSchedule
 from .train import TrainConfig, Trainer
 
@@ -58,6 +59,18 @@ def attributes_loss(model, batch, generator):
     """Sum of one cross-entropy per attribute: the logits are split into the attributes' groups."""
     logits = shapes.split_logits(model(batch["images"]))
     return sum(F.cross_entropy(block, batch["labels"][:, i]) for i, block in enumerate(logits))
+
+
+def vae_loss(model, batch, generator):
+    """The VAE's objective (chapter 06): its negative ELBO in nats per dimension, averaged over the batch.
+
+    The digits are rounded onto the 256 grey levels first, as evaluation rounds the test digits
+    (the resized digits sit between levels, and the decoder gives probabilities of 8-bit levels):
+    the loss is then exactly the bound that ``evaluate_digits_vae`` reports, in nats instead of bits.
+    """
+    x = quantize_to_8bit(batch["x0"])
+    nats = vae_negative_elbo(model, x, generator)["total_nats"]  # -log p(x) <= E_q[-log p(x | z)] + KL(q || p(z))
+    return nats.mean() / x[0].numel()
 
 
 # --- data -------------------------------------------------------------------------------
@@ -230,6 +243,14 @@ RECIPES = {
                                 num_res_blocks=1, attention_resolutions=(4,)),
         data=train_digits, loss=denoising(COSINE), schedule=COSINE, evaluate=evaluation.report_digits,
         train_config=TrainConfig(steps=12000, batch_size=64, lr=5e-4, warmup_steps=200, ema_decay=0.999,
+                                 checkpoint_every=500, seed=0),
+    ),
+    "digits_vae": Recipe(
+        name="digits_vae",
+        description="16x16 digits, a VAE (chapter 06): the baseline the diffusion model is compared with",
+        model_config=VAEConfig(image_channels=1, image_size=16, latent_dim=16, base_channels=32),
+        data=train_digits, loss=vae_loss, evaluate=evaluation.report_digits_vae,
+        train_config=TrainConfig(steps=6000, batch_size=64, lr=1e-3, warmup_steps=200, ema_decay=0.999,
                                  checkpoint_every=500, seed=0),
     ),
     "digits_classifier": Recipe(

@@ -401,6 +401,39 @@ def three_modules_diagram() -> Figure:
     return fig
 
 
+def vae_vs_diffusion_diagram() -> Figure:
+    """Chapter 06: a VAE and a diffusion model as the same kind of bound, log p(x) >= E_q[log p(x | z)] - KL,
+    with a learned encoder and one decoder step against fixed noise-adding and T decoder steps."""
+    fig, ax = _diagram(11, 4.6)
+    width, height = 1.9, 0.95
+
+    def arrow(x0, x1, y, label, trained):
+        ax.annotate("", xy=(x1, y), xytext=(x0, y), arrowprops=dict(arrowstyle="->", lw=1.5,
+                                                                      color="black" if trained else "0.55"))
+        ax.text((x0 + x1) / 2, y + 0.12, label, ha="center", va="bottom", fontsize=8,
+                color="black" if trained else "0.4")
+
+    ax.text(0.05, 4.5, "VAE: one latent z, encoder and decoder both trained", fontsize=10, weight="bold", va="top")
+    y = 2.85
+    _box(ax, 0.1, y, width, height, "image x\n16x16 = 256 numbers", "#ffffff")
+    _box(ax, 4.55, y, width, height, "latent z\n16 numbers\nprior N(0, I)", "#fde2c8")
+    _box(ax, 9.0, y, width, height, "image x", "#ffffff")
+    arrow(2.1, 4.5, y + 0.65, "encoder q_phi(z | x)\n(a trained network)", True)
+    arrow(6.55, 8.95, y + 0.65, "decoder p_theta(x | z)\n(a trained network)", True)
+    ax.text(5.5, y - 0.12, "bound: E_q[log p(x | z)] - KL(q(z | x) || N(0, I))", ha="center", va="top", fontsize=8)
+    ax.text(0.05, 2.05, "diffusion: T latents x_1 .. x_T, each as big as the image; only the decoder is trained",
+            fontsize=10, weight="bold", va="top")
+    y = 0.5
+    _box(ax, 0.1, y, width, height, "image x_0", "#ffffff")
+    _box(ax, 4.55, y, width, height, "x_1, ..., x_T\nnoisier and noisier\nx_T ~ N(0, I)", "#fde2c8")
+    _box(ax, 9.0, y, width, height, "image x_0", "#ffffff")
+    arrow(2.1, 4.5, y + 0.65, "\"encoder\" q(x_t | x_{t-1}):\nadd noise, nothing learned", False)
+    arrow(6.55, 8.95, y + 0.65, "decoder p_theta(x_{t-1} | x_t),\nT steps of Denoise (trained)", True)
+    ax.text(5.5, y - 0.12, "bound: E_q[log p(x_0 | x_1)] - sum_t KL(q(x_{t-1} | x_t, x_0) || p_theta(x_{t-1} | x_t))"
+            " - KL(q(x_T | x_0) || N(0, I))   (ch. 05)", ha="center", va="top", fontsize=8)
+    return fig
+
+
 def _unet_stages(model) -> list:
     """Run ``model`` once on zeros and list its stages in the order the data flows: (path, kind, C, S), with kind
     'in', 'res', 'res+attn', 'down', 'middle', 'up' or 'out'. Layers are told apart by their class names, so that

@@ -177,3 +177,29 @@ def test_bad_sampler_arguments_are_explained():
     ts = diffusion.sampling_timesteps(s, 5)  # evenly spaced from T-1 down to 0
     assert len(ts) == 5 and ts[0] == 49 and ts[-1] == 0
     assert all(11 <= a - b <= 14 for a, b in zip(ts, ts[1:]))
+
+
+def test_ddim_refuses_more_steps_than_the_process_has_and_eta_outside_0_1():
+    from ddpm_from_scratch.nn import MLPConfig, MLPDenoiser
+
+    schedule = NoiseSchedule.linear(num_steps=20)
+    model = MLPDenoiser(MLPConfig())
+    with pytest.raises(ValueError, match="DDIM with 21 steps: the reverse process has only 20 steps"):
+        diffusion.sample(model, schedule, (4, 2), sampler="ddim", steps=21, progress=False)
+    assert diffusion.sample(model, schedule, (4, 2), sampler="ddim", steps=20, progress=False).shape == (4, 2)
+    for eta in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="eta must be between 0"):
+            diffusion.sample(model, schedule, (4, 2), sampler="ddim", steps=5, eta=eta, progress=False)
+        with pytest.raises(ValueError, match="eta must be between 0"):
+            diffusion.ddim_step(schedule, torch.zeros(4, 2), 5, 4, torch.zeros(4, 2), eta=eta)
+
+
+def test_a_network_that_is_not_a_noise_predictor_is_refused_by_the_sampler():
+    class NotANoisePredictor(torch.nn.Module):
+        predicts_noise = False
+
+        def forward(self, x, t):
+            return x
+
+    with pytest.raises(TypeError, match="is not a noise predictor"):
+        diffusion.sample(NotANoisePredictor(), NoiseSchedule.linear(num_steps=5), (2, 2), progress=False)

@@ -1,4 +1,4 @@
-"""Measuring generative models (chapters 02, 03 and 05)."""
+"""Measuring generative models (chapters 02, 03, 05 and 06)."""
 
 from .alignment import prompt_agreement, read_attributes
 
@@ -6,4 +6,4 @@ from .recognisable import class_entropy_bits, recognisable_fraction
 from .fid import (embed_images, fid, fid_and_floor, fid_infinity, fid_from_features, frechet_distance, gaussian_statistics, kid,
                   real_data_floor)
 from .likelihood import (bits_per_dim, bits_per_dim_importance, discretized_gaussian_log_likelihood, gaussian_kl, gaussian_log_likelihood,
-                         kl_from_samples, quantize_to_8bit)
+                         kl_from_samples, quantize_to_8bit, vae_bits_per_dim, vae_negative_elbo)

@@ -19,6 +19,11 @@ the number of dimensions and by ln 2 it is *bits per dimension*, the number repo
 image likelihoods (DDPM on CIFAR-10: at most 3.70 when trained on this bound, 3.75 with
 the simple noise-prediction loss; Nichol & Dhariwal 2021 improve it by learning the
 variances). Lower is better.
+
+A VAE (chapter 06) has a bound of the same kind with two terms, the negative ELBO
+E_q[-log p(x | z)] + KL(q(z | x) || p(z)) (:func:`vae_negative_elbo`); its decoder p(x | z) is the
+same discretised Gaussian as L_0, so :func:`vae_bits_per_dim` and :func:`bits_per_dim` can be
+read side by side.
 """
 
 import contextlib
@@ -133,6 +138,13 @@ def math_device(device: torch.device) -> torch.device:
     return torch.device("cpu") if torch.device(device).type == "mps" else torch.device(device)
 
 
+def _check_noise_predictor(noise_predictor) -> None:
+    """The diffusion bound needs a noise predictor; a VAE (``predicts_noise = False``) has a bound of its own."""
+    if not getattr(noise_predictor, "predicts_noise", True):
+        raise ValueError(f"a {type(noise_predictor).__name__} is not a noise predictor, so the diffusion bound does "
+                         "not apply to it; a VAE's bound is its negative ELBO: use metrics.vae_bits_per_dim(vae, x0)")
+
+
 def _check_options(decoder: str, variance: str) -> None:
     if variance not in ("posterior", "beta"):
         raise ValueError(f"variance must be 'posterior' (beta~_t) or 'beta' (beta_t), got {variance!r}")
@@ -199,6 +211,7 @@ def bits_per_dim(noise_predictor, schedule: NoiseSchedule, x0: torch.Tensor, num
     images, one per entry of ``timesteps``, unscaled), ``timesteps`` (long tensor: 0, then
     the evaluated steps >= 1), ``decoder``, ``variance``, ``num_dims``.
     """
+    _check_noise_predictor(noise_predictor)
     _check_options(decoder, variance)
     T = schedule.num_steps
     middle, scale = _evaluated_steps(T, num_timesteps)
@@ -303,6 +316,7 @@ def bits_per_dim_importance(noise_predictor, schedule: NoiseSchedule, x0: torch.
     per-step terms, in bits/dim) plus ``proposal`` (q over t = 1 .. T-1) and
     ``steps_per_image``.
     """
+    _check_noise_predictor(noise_predictor)
     _check_options(decoder, variance)
     if not 1 <= pilot_images <= x0.shape[0]:
         raise ValueError(f"pilot_images must lie in 1..{x0.shape[0]} (the number of images), got {pilot_images}")
@@ -330,3 +344,58 @@ def bits_per_dim_importance(noise_predictor, schedule: NoiseSchedule, x0: torch.
                                    variance, device, model_kwargs)[0]
     return _summary(schedule, x0, decoder_nats, reverse, pilot.mean(1), torch.arange(T), decoder, variance) | {
         "proposal": proposal, "steps_per_image": steps_per_image}
+
+
+# ------------------------------------------------------------------------------------
+# The VAE's bound (chapter 06): the negative ELBO, in the same units as the diffusion bound
+# ------------------------------------------------------------------------------------
+def vae_negative_elbo(vae, x0: torch.Tensor, generator: torch.Generator | None = None) -> dict:
+    """The negative ELBO of images x0 (B, C, S, S) in [-1, 1] under a VAE (``nn.VAE``), per image, in nats:
+
+        -log p(x) <= E_{z ~ q(z | x)}[-log p(x | z)] + KL(q(z | x) || N(0, I))
+
+    with one draw z ~ q(z | x) per image (an unbiased estimate of the expectation) and p(x | z)
+    the decoder's discretised Gaussian (:func:`discretized_gaussian_log_likelihood`: give x0 on
+    the 256 grey levels, :func:`quantize_to_8bit`, for a probability of 8-bit data). Gradients
+    flow (this is also the VAE's training objective). Returns float64 tensors (B,):
+    ``reconstruction_nats`` (-log p(x | z), summed over the pixels), ``kl_nats``, ``total_nats``.
+    """
+    # 1. encode: q(z | x) = N(mean, diag(std^2))
+    posterior = vae.encode(x0)
+    # 2. z = mean + std * eps, eps ~ N(0, I)   (the reparameterisation trick)
+    z = posterior.sample(generator)
+    # 3. decode: p(x | z), a Gaussian per pixel cut into the 256 bins
+    mean, log_scale = vae.decode(z)
+    # 4. the reconstruction term -log p(x | z), summed over the pixels (float64: on the CPU for Apple's MPS)
+    device = math_device(mean.device)
+    reconstruction = -discretized_gaussian_log_likelihood(x0.to(device), mean.to(device),
+                                                          log_scale.to(device)).flatten(1).sum(1)
+    # 5. the prior term KL(q(z | x) || N(0, I)), in closed form
+    kl = posterior.kl().to(device).double()
+    return {"reconstruction_nats": reconstruction, "kl_nats": kl, "total_nats": reconstruction + kl}
+
+
+@torch.no_grad()
+def vae_bits_per_dim(vae, x0: torch.Tensor, generator: torch.Generator | None = None, batch_size: int = 500) -> dict:
+    """The VAE's negative ELBO (:func:`vae_negative_elbo`) of images x0 (N, C, S, S) in bits per dimension,
+    nats / (D ln 2) with D = C S S, the units of :func:`bits_per_dim`. One z ~ q(z | x) per image.
+
+    Returns ``total``, ``reconstruction`` and ``kl`` (floats, averaged over the images; total =
+    reconstruction + kl), ``std_error`` (of ``total`` over the images and the draws of z),
+    ``per_image`` (N,) and ``num_dims``.
+    """
+    with _in_eval_mode(vae, x0.device) as device:
+        terms = [vae_negative_elbo(vae, x0[start:start + batch_size].to(device), generator)
+                 for start in range(0, len(x0), batch_size)]
+    n, num_dims = x0.shape[0], x0[0].numel()
+    to_bits = 1 / (num_dims * math.log(2))
+    bits = {key: torch.cat([t[f"{key}_nats"].cpu() for t in terms]) * to_bits
+            for key in ("total", "reconstruction", "kl")}
+    return {
+        "total": bits["total"].mean().item(),
+        "reconstruction": bits["reconstruction"].mean().item(),
+        "kl": bits["kl"].mean().item(),
+        "std_error": (bits["total"].std() / math.sqrt(n)).item() if n > 1 else float("nan"),
+        "per_image": bits["total"],
+        "num_dims": num_dims,
+    }

@@ -1,5 +1,6 @@
 """Networks only, no diffusion math: noise predictors (U-Net, MLP, text-conditioned U-Net), a text encoder, a
-classifier, an autoencoder; the blocks they share are in ``blocks``. Nothing here imports the rest of the package."""
+classifier, an autoencoder, a VAE (its likelihood bound is in ``metrics``); the blocks they share are in
+``blocks``. Nothing here imports the rest of the package."""
 
 from dataclasses import asdict, fields
 
@@ -9,6 +10,7 @@ from .classifier import Classifier, ClassifierConfig
 from .mlp import MLPConfig, MLPDenoiser
 from .text import TextConditionedUNet, TextEncoder, TextUNetConfig, Tokenizer
 from .unet import UNet, UNetConfig
+from .vae import VAE, VAEConfig
 
 # Every model the package can save and rebuild: class name -> (class, its config dataclass).
 MODELS = {
@@ -17,6 +19,7 @@ MODELS = {
     "Classifier": (Classifier, ClassifierConfig),
     "TextConditionedUNet": (TextConditionedUNet, TextUNetConfig),
     "Autoencoder": (Autoencoder, AutoencoderConfig),
+    "VAE": (VAE, VAEConfig),
 }
 
 
