@@ -209,8 +209,8 @@ class Trainer:
     def _update_ema(self) -> None:
         # EMA with a warm-up: decay = min(decay, (1 + n) / (10 + n)), so short runs are not dominated by init
         decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
-        for ema_p, p in zip(self.ema.parameters(), self.model.parameters()):
-            ema_p.lerp_(p, 1 - decay)
+        # ema <- ema + (1 - decay) (theta - ema) for every parameter, in one fused call (fewer launches on a GPU)
+        torch._foreach_lerp_(list(self.ema.parameters()), list(self.model.parameters()), 1 - decay)
         for ema_b, b in zip(self.ema.buffers(), self.model.buffers()):
             ema_b.copy_(b)
 

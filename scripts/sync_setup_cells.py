@@ -22,8 +22,8 @@ PACKAGE = f"ddpm-from-scratch @ git+{{REPOSITORY}}@v{version}"
 if importlib.util.find_spec("ddpm_from_scratch") is None:  # e.g. on Colab
     pip = [sys.executable, "-m", "pip", "install", "-q", PACKAGE]
     if subprocess.run(pip).returncode != 0:
-        raise RuntimeError(f"could not install {{PACKAGE}}: this notebook needs "
-                           "the internet once, to install the book's package.")
+        raise RuntimeError(f"could not install {{PACKAGE}}: this notebook "
+                           "needs the internet once, to install the package.")
 import torch
 from ddpm_from_scratch.budget import setup, by_budget
 BUDGET, DEVICE = setup(seed=0, chapter="{chapter}")'''

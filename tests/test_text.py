@@ -196,3 +196,17 @@ def test_a_prompt_in_another_script_is_named_instead_of_silently_read_as_empty()
     with pytest.warns(UserWarning) as caught:
         tokenizer(["a red círcle"])
     assert any("outside a-z" in str(w.message) for w in caught)
+
+
+def test_guidance_in_one_batched_call_equals_the_two_separate_predictions():
+    model = small_model().eval()
+    calls = []
+    model.register_forward_hook(lambda module, args, kwargs_or_out=None: calls.append(args[0].shape[0]))
+    x, t = torch.randn(3, 3, 16, 16), torch.tensor([5, 20, 40])
+    text = model.tokenizer(["a red circle", "a blue square in the top left", "circle"])
+    with torch.no_grad():
+        eps_cond, eps_uncond = model(x, t, text=text), model(x, t)
+        calls.clear()
+        guided = diffusion.guided_noise_predictor(model, text, guidance_scale=3.0)(x, t)
+    assert calls == [6]  # one call, on the doubled batch
+    assert torch.allclose(guided, eps_uncond + 3.0 * (eps_cond - eps_uncond), atol=1e-5)

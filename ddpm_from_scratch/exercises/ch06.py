@@ -30,13 +30,19 @@ def _alpha_bars(schedule: NoiseSchedule) -> torch.Tensor:
     return torch.cumprod(1.0 - torch.as_tensor(schedule.betas).detach().cpu().double(), dim=0)
 
 
-def _tensor_problem(got, expected: torch.Tensor, what: str) -> str | None:
-    if not isinstance(got, torch.Tensor):
-        return f"Not yet: {what} should be a tensor, got {type(got).__name__}."
-    if got.shape != expected.shape:
-        return f"Not yet: {what} should have shape {tuple(expected.shape)}, got {tuple(got.shape)}."
-    if not torch.isfinite(got).all():
-        return f"Not yet: {what} contains inf or nan."
+def _reader_tensor(fn, args, where: str, like: torch.Tensor, what: str):
+    """The reader's ``fn(*args)`` if it returned a finite tensor shaped like ``like``; else print why, None."""
+    got, error = call_reader_function(fn, args, where)
+    if error:
+        print(error)
+    elif not isinstance(got, torch.Tensor):
+        print(f"Not yet: {what} should be a tensor, got {type(got).__name__}.")
+    elif got.shape != like.shape:
+        print(f"Not yet: {what} should have shape {tuple(like.shape)}, got {tuple(got.shape)}.")
+    elif not torch.isfinite(got).all():
+        print(f"Not yet: {what} contains inf or nan.")
+    else:
+        return got
     return None
 
 
@@ -51,13 +57,8 @@ def check_noising_loop(fn) -> bool:
     x0 = torch.linspace(-1, 1, pixels).reshape(1, 1, 1, pixels).expand(draws, 1, 1, pixels).contiguous()
     for t in (0, 3, 9):
         generator = torch.Generator().manual_seed(10 + t)
-        got, error = call_reader_function(fn, (schedule, x0.clone(), t, generator), f"t = {t}")
-        if error:
-            print(error)
-            return False
-        problem = _tensor_problem(got, x0, f"x_t at t = {t}")
-        if problem:
-            print(problem)
+        got = _reader_tensor(fn, (schedule, x0.clone(), t, generator), f"t = {t}", x0, f"x_t at t = {t}")
+        if got is None:
             return False
         got = got.double()
         mean, var = alpha_bars[t].sqrt() * x0[0].double(), 1 - alpha_bars[t]
@@ -120,14 +121,9 @@ def check_ddim_step(fn) -> bool:
         x_t, eps, noise = (torch.randn(3, 1, 4, 4, generator=generator) for _ in range(3))
         expected, sigma = _reference_ddim(alpha_bars, eps, t, t_prev, x_t, eta, noise)
         where = f"t = {t}, t_prev = {t_prev}, eta = {eta}"
-        got, error = call_reader_function(fn, (schedule, eps.clone(), t, t_prev, x_t.clone(), eta, noise.clone()),
-                                          where)
-        if error:
-            print(error)
-            return False
-        problem = _tensor_problem(got, x_t, f"x_t_prev ({where})")
-        if problem:
-            print(problem)
+        got = _reader_tensor(fn, (schedule, eps.clone(), t, t_prev, x_t.clone(), eta, noise.clone()), where, x_t,
+                             f"x_t_prev ({where})")
+        if got is None:
             return False
         if not torch.allclose(got.double(), expected, atol=1e-4, rtol=1e-4):
             no_noise, _ = _reference_ddim(alpha_bars, eps, t, t_prev, x_t, 0.0, noise)
@@ -159,13 +155,8 @@ def check_reparameterised_sample(fn) -> bool:
         eps = torch.randn(shape, generator=generator, dtype=torch.float64)
         expected = mean + (0.5 * logvar).exp() * eps
         mean_in, logvar_in = mean.clone().requires_grad_(), logvar.clone().requires_grad_()
-        got, error = call_reader_function(fn, (mean_in, logvar_in, eps.clone()), f"shape {shape}")
-        if error:
-            print(error)
-            return False
-        problem = _tensor_problem(got, expected, "z")
-        if problem:
-            print(problem)
+        got = _reader_tensor(fn, (mean_in, logvar_in, eps.clone()), f"shape {shape}", expected, "z")
+        if got is None:
             return False
         if not torch.allclose(got.detach().double(), expected, atol=1e-6):
             if torch.allclose(got.detach().double(), mean + logvar.exp() * eps, atol=1e-6):
