@@ -42,20 +42,19 @@ def main() -> None:
 
 def time_guidance(num_samples: int, steps: int = 50, repeats: int = 3) -> None:
     """Guided DDIM sampling of the shipped shapes model, the two predictions in one call on a doubled batch
-    (``guided_noise_predictor`` given the model) against two calls (given a plain function of the same model),
-    alternating, with the same seed: the samples must agree."""
+    against two calls (``guided_noise_predictor(batched=True/False)``), alternating, with the same seed:
+    the samples must agree."""
     shapes = pretrained.load("shapes")
     model = shapes.model.eval()
     text = model.tokenizer(["a small red circle in the top left"] * num_samples)
-    two_calls = lambda x, t, **kwargs: model(x, t, **kwargs)  # no empty_text: the two-call path
     print(f"{os.cpu_count()} CPU cores, {torch.get_num_threads()} torch threads, {num_samples} samples, "
           f"DDIM-{steps}, guidance 3")
     timings, samples = {"one batched call": [], "two calls": []}, {}
     for _ in range(repeats):
-        for name, network in (("one batched call", model), ("two calls", two_calls)):
+        for name, batched in (("one batched call", True), ("two calls", False)):
             start = time.perf_counter()
             with torch.no_grad():
-                guided = diffusion.guided_noise_predictor(network, text, guidance_scale=3.0)
+                guided = diffusion.guided_noise_predictor(model, text, guidance_scale=3.0, batched=batched)
                 x = torch.randn((num_samples, *model.sample_shape), generator=torch.Generator().manual_seed(0))
                 for i, t in enumerate(timesteps := diffusion.sampling_timesteps(shapes.schedule, steps)):
                     eps = guided(x, torch.full((num_samples,), t))

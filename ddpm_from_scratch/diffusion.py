@@ -190,7 +190,7 @@ def denoise(noise_predictor, schedule: NoiseSchedule, x_t: torch.Tensor, t: int,
     return ddpm_step(schedule, eps, t, x_t, generator=generator, clip_x0=clip_x0, data_range=data_range)
 
 
-def guided_noise_predictor(noise_predictor, text, guidance_scale: float = 1.0):
+def guided_noise_predictor(noise_predictor, text, guidance_scale: float = 1.0, batched: bool | None = None):
     """Classifier-free guidance (Ho & Salimans 2022, eq. 6): a noise predictor that mixes the
     conditional and the unconditional predictions of one network,
 
@@ -199,14 +199,17 @@ def guided_noise_predictor(noise_predictor, text, guidance_scale: float = 1.0):
     w = 1 is the plain conditional model; w > 1 pushes samples further towards what the
     condition says; w = 0 ignores it. (Ho & Salimans write the same mix as (1 + w') eps_c - w' eps_u,
     so their w' is our w - 1.) The network's "empty" input is what it returns for ``text=None``
-    (the empty caption it was trained on 10% of the time). A network that can spell the empty
-    caption (``empty_text``) makes both predictions in one call on a doubled batch, captions then
-    empty captions: the same numbers as two calls, at the cost of one.
+    (the empty caption it was trained on 10% of the time). ``batched``: make both predictions in one
+    call on a doubled batch, captions then empty captions (same numbers; needs a network that spells
+    the empty caption, ``empty_text``). Default: batched on a GPU, where one call of twice the batch
+    costs about as much as one call; on a CPU two calls measured faster (``benchmarks/samplers.py
+    --guidance``: 9.3 s against 10.6 s for 64 shapes samples, DDIM-50, 2 threads).
     """
     def predict(x_t, t, **model_kwargs):
         if guidance_scale == 1.0:
             return noise_predictor(x_t, t, text=text, **model_kwargs)
-        if hasattr(noise_predictor, "empty_text"):
+        one_call = x_t.device.type != "cpu" if batched is None else batched
+        if one_call and hasattr(noise_predictor, "empty_text"):
             empty = noise_predictor.empty_text(len(text), text.device)
             width = max(text.shape[1], empty.shape[1])  # pad (id 0, masked out) to one length
             texts = torch.cat([F.pad(text, (0, width - text.shape[1])), F.pad(empty, (0, width - empty.shape[1]))])

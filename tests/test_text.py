@@ -207,6 +207,10 @@ def test_guidance_in_one_batched_call_equals_the_two_separate_predictions():
     with torch.no_grad():
         eps_cond, eps_uncond = model(x, t, text=text), model(x, t)
         calls.clear()
-        guided = diffusion.guided_noise_predictor(model, text, guidance_scale=3.0)(x, t)
-    assert calls == [6]  # one call, on the doubled batch
+        guided = diffusion.guided_noise_predictor(model, text, guidance_scale=3.0, batched=True)(x, t)
+        assert calls == [6]  # one call, on the doubled batch
+        calls.clear()
+        assert torch.allclose(diffusion.guided_noise_predictor(model, text, guidance_scale=3.0)(x, t), guided,
+                              atol=1e-5)
+        assert calls == [3, 3]  # on the CPU by default: two calls, which measured faster there
     assert torch.allclose(guided, eps_uncond + 3.0 * (eps_cond - eps_uncond), atol=1e-5)
