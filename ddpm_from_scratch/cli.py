@@ -11,6 +11,7 @@ import argparse
 import inspect
 import json
 import math
+import os
 import platform
 import shlex
 import sys
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from . import pretrained
+from . import pretrained, train
 from .budget import default_device, device_present
 from .checkpoints import CheckpointError
 from .nn import VAE
@@ -99,26 +100,52 @@ def cmd_train(args) -> None:
     if recipe.model_config is None:
         raise UsageError(f"recipe {recipe.name!r} is a pipeline of shipped models ({recipe.description}); "
                          "train its parts instead")
-    device = _device(args)
+    if int(os.environ.get("WORLD_SIZE", 1)) > 1:  # started by torchrun: join the other processes
+        if args.device and args.device.startswith("cuda:"):
+            raise UsageError("under torchrun each process takes the GPU cuda:LOCAL_RANK; pass --device cuda or none")
+        device = train.init_distributed(args.device and torch.device(args.device).type)
+    else:
+        device = _device(args)
+    rank, world_size = train.distributed()
+    try:
+        _train(args, recipe, device, rank, world_size)
+    finally:
+        if world_size > 1:
+            torch.distributed.destroy_process_group()
+
+
+def _train(args, recipe, device, rank: int, world_size: int) -> None:
     out = Path(args.out or f"runs/{recipe.name}")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a directory for the run's checkpoints")
     checkpoint = out / "checkpoint.pt"
     if checkpoint.exists() and not args.resume:
         raise UsageError(f"{checkpoint} exists; pass --resume to continue it, or --out to start a new run")
-    trainer = make_trainer(recipe, checkpoint, resume=args.resume, device=device, steps=args.steps)
-    print(f"training recipe {recipe.name!r} ({recipe.description}) on {device}, "
-          f"from step {trainer.step} to {trainer.config.steps}; checkpoints in {checkpoint}")
+    try:
+        trainer = make_trainer(recipe, checkpoint, resume=args.resume, device=device, steps=args.steps,
+                               micro_batches=args.micro_batches, compile=args.compile)
+    except ValueError as error:  # a batch the processes cannot share
+        raise UsageError(str(error)) from None
+    say = print if rank == 0 else (lambda *_: None)  # one process speaks and writes
+    processes = f" x {world_size} processes" if world_size > 1 else ""
+    say(f"training recipe {recipe.name!r} ({recipe.description}) on {device}{processes}, "
+        f"from step {trainer.step} to {trainer.config.steps}; checkpoints in {checkpoint}")
     trainer.fit(progress=not args.quiet)
+    if rank != 0:
+        return
     card = {
         "name": recipe.name,
         "recipe": recipe.name,
-        "command": "python -m ddpm_from_scratch " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "command": ("torchrun --nproc_per_node=" + str(world_size) + " -m ddpm_from_scratch " if world_size > 1
+                    else "python -m ddpm_from_scratch ") + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "seed": trainer.config.seed,
         "steps": trainer.step,
         "batch_size": trainer.config.batch_size,
+        "global_batch_size": trainer.config.batch_size,  # over all processes: each draws batch_size / world_size
+        "micro_batches": trainer.config.micro_batches,
+        "world_size": world_size,
         "wall_time_s": round(trainer.wall_time, 1),
-        "hardware": _hardware(device),
+        "hardware": _hardware(device) + (f" (x {world_size})" if world_size > 1 else ""),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "reproducibility": (f"the command reproduces these weights bit for bit on a CPU with torch {torch.__version__} "
@@ -330,6 +357,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=positive, help="total training steps (default: the recipe's)")
     p.add_argument("--out", help="output directory (default: runs/RECIPE)")
     p.add_argument("--ship", action="store_true", help="copy the exported weights and card into the package")
+    p.add_argument("--micro-batches", type=positive, default=None,
+                   help="draw the global batch in this many pieces (a multiple of torchrun's processes; default: "
+                        "the recipe's)")
+    p.add_argument("--compile", action="store_true", help="run the network through torch.compile (GPU speed-up)")
     p.set_defaults(run=cmd_train)
 
     p = add("sample", "Draw samples from a trained model and save them as a PNG grid.", [sampling])

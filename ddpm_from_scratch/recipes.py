@@ -345,8 +345,10 @@ def build_model(recipe: Recipe, seed: int | None = None):
 
 
 def make_trainer(recipe: Recipe, checkpoint_path=None, resume: bool = False, device=None,
-                 steps: int | None = None, data=None) -> Trainer:
-    """A Trainer set up exactly as the recipe says (``steps`` overrides the number of steps).
+                 steps: int | None = None, data=None, micro_batches: int | None = None,
+                 compile: bool = False) -> Trainer:
+    """A Trainer set up exactly as the recipe says (``steps`` and ``micro_batches`` override the recipe's;
+    ``compile`` runs the network through ``torch.compile``).
 
     Everything random is seeded here from the recipe's seed, in this order: the model's
     initial weights, the training data (when the recipe draws it), then the trainer's own
@@ -356,10 +358,12 @@ def make_trainer(recipe: Recipe, checkpoint_path=None, resume: bool = False, dev
         raise ValueError(f"recipe {recipe.name!r} is a pipeline of shipped models ({recipe.description}); "
                          "there is nothing to train")
     config = recipe.train_config if steps is None else replace(recipe.train_config, steps=steps)
+    if micro_batches is not None:
+        config = replace(config, micro_batches=micro_batches)
     if config.steps < 0:
         raise ValueError(f"steps must be 0 or more, got {config.steps}")
     model = build_model(recipe, config.seed)
     prepared = recipe.prepare(model) if recipe.prepare else {}
     return Trainer(model, recipe.loss, recipe.data(model, config.seed) if data is None else data, config,
-                   checkpoint_path=checkpoint_path, resume=resume, device=device,
+                   checkpoint_path=checkpoint_path, resume=resume, device=device, compile=compile,
                    header=describe(model, recipe.schedule, metadata={"recipe": recipe.name}, **prepared))

@@ -10,11 +10,22 @@ The trainer knows a model only as an ``nn.Module`` and its objective only as a f
   the optimiser, the step, the loss history, the RNG states and the configuration;
 - ``resume``: a run interrupted and resumed ends with the same weights as one that was
   never interrupted (on the CPU, where kernels are deterministic);
-- a non-finite loss stops training, names the step, and leaves the last good checkpoint.
+- a non-finite loss stops training, names the step, and leaves the last good checkpoint;
+  the losses stay on the device and are read every 25 steps and before every checkpoint
+  (``loss.item()`` every step would make the CPU wait for the GPU at every step);
+- data parallelism over N processes (``torchrun --nproc_per_node=N``, chapter 07): each
+  process draws and differentiates its own share of the global batch, and the gradients
+  are averaged over the processes before the update. Process 0 alone writes.
 
-All randomness (batch indices, steps t, noise) comes from one seeded CPU generator, whose
-state is saved. The model's initial weights come from the global RNG before the trainer
-exists: ``recipes.make_trainer`` seeds it, so a recipe and its seed fix the whole run.
+Randomness. By default (``micro_batches=1``, one process) all randomness (batch indices,
+steps t, noise) comes from one seeded CPU generator, whose state is saved: the book's
+runs and the shipped checkpoints use this. With ``micro_batches=M > 1`` the global batch
+is drawn as M pieces, piece p of step s from its own generators seeded by (seed, s, p):
+data on the CPU, t and noise on the training device. A run is then the same whether its
+M pieces are drawn by one process one after another (gradient accumulation) or by N
+processes M/N each, and resuming needs no saved generator state. The model's initial
+weights come from the global RNG before the trainer exists: ``recipes.make_trainer``
+seeds it, so a recipe and its seed fix the whole run.
 
 Data is a tensor (batches are rows of it), a dict of equally long tensors (indexed
 together: a batch is a dict with the same keys), or a function ``(batch_size, generator)
@@ -27,11 +38,14 @@ import math
 import os
 import socket
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from .budget import default_device, progress_bar
@@ -101,6 +115,34 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 500
     bf16: bool = True  # autocast to bfloat16 on CUDA; ignored elsewhere
+    micro_batches: int = 1  # pieces the global batch is drawn in (see the module docstring); a multiple of the processes
+
+
+def distributed() -> tuple:
+    """(rank, world_size) of this process: (0, 1) unless it belongs to an initialised process group (torchrun)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def init_distributed(device_type: str | None = None) -> torch.device:
+    """Join the process group that ``torchrun`` describes in the environment (RANK, WORLD_SIZE, ...) and return
+    this process's device: ``cuda:LOCAL_RANK`` with NCCL where CUDA is present (or asked for), the CPU with Gloo."""
+    use_cuda = torch.cuda.is_available() if device_type is None else device_type == "cuda"
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    if use_cuda:
+        if local_rank >= torch.cuda.device_count():
+            raise RuntimeError(f"process {local_rank} has no GPU: this machine has {torch.cuda.device_count()}; "
+                               "start at most that many processes per node (torchrun --nproc_per_node)")
+        torch.cuda.set_device(local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    return torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
+
+
+def _stream_seed(*numbers: int) -> int:
+    """A 64-bit seed for one random stream, e.g. (seed, step, piece, kind): independent streams for every tuple."""
+    return int(np.random.SeedSequence(list(numbers)).generate_state(1, np.uint64)[0])
 
 
 # ------------------------------------------------------------------------------------
@@ -123,6 +165,25 @@ def _batch_sampler(data):
     return sample_batch
 
 
+def _check_batch_split(config: TrainConfig, world_size: int) -> None:
+    """The global batch is cut into ``micro_batches`` equal pieces, shared equally by the processes."""
+    if config.micro_batches < 1:
+        raise ValueError(f"micro_batches must be 1 or more, got {config.micro_batches}")
+    if config.batch_size % config.micro_batches:
+        raise ValueError(f"the batch size {config.batch_size} cannot be cut into {config.micro_batches} equal micro-"
+                         f"batches: choose micro_batches among {_divisors(config.batch_size)}")
+    if config.micro_batches % world_size:
+        fits = [m for m in _divisors(config.batch_size) if m % world_size == 0]
+        raise ValueError(f"{world_size} processes cannot share a global batch of {config.batch_size} drawn as "
+                         f"{config.micro_batches} micro-batch(es): micro_batches must be a multiple of the number of "
+                         f"processes, e.g. {fits[:4] or 'none: change the batch size'} (--micro-batches); the global "
+                         "batch stays the same")
+
+
+def _divisors(n: int) -> list:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
 def _to_device(batch, device):
     if isinstance(batch, dict):
         return {key: x.to(device) for key, x in batch.items()}
@@ -138,11 +199,16 @@ class Trainer:
     """
 
     def __init__(self, model: nn.Module, loss_fn, data, config: TrainConfig = TrainConfig(),
-                 checkpoint_path=None, resume: bool = False, device=None, header: dict | None = None):
+                 checkpoint_path=None, resume: bool = False, device=None, header: dict | None = None,
+                 compile: bool = False):
         self.config = config
+        self.rank, self.world_size = distributed()
+        _check_batch_split(config, self.world_size)
         self.device = torch.device(device) if device is not None else default_device()
         self.model = model.to(self.device)
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
+        # what the loss calls: the model itself, or its compiled version (same weights; chapter 07, optional)
+        self.network = torch.compile(self.model) if compile else self.model
         self.loss_fn = loss_fn
         self.sample_batch = _batch_sampler(data)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
@@ -151,8 +217,12 @@ class Trainer:
                                            weight_decay=config.weight_decay)
         self.generator = torch.Generator().manual_seed(config.seed)
         torch.manual_seed(config.seed)  # dropout and other layers that use the global RNG
+        if config.micro_batches > 1:  # per-piece streams: data on the CPU, t and noise on the device
+            self.data_generator = torch.Generator()
+            self.noise_generator = torch.Generator(self.device)
         self.step = 0
         self.losses: list[float] = []
+        self._pending_losses: list[torch.Tensor] = []  # losses still on the device, read by _read_losses()
         self.wall_time = 0.0  # seconds spent in fit(), summed over resumed runs
         self._rng_at_step_start = None
         if resume and self.checkpoint_path is not None and self.checkpoint_path.exists():
@@ -171,12 +241,16 @@ class Trainer:
             "generator_state": self.generator.get_state(),
             "torch_rng_state": torch.get_rng_state(),
             "train_config": asdict(self.config),
+            "world_size": self.world_size,
         }
 
     def save(self, path=None) -> Path:
         path = path or self.checkpoint_path
         if path is None:
             raise ValueError("no checkpoint path: pass one to Trainer(checkpoint_path=...) or to save()")
+        self._read_losses()  # a non-finite loss stops here, before a bad checkpoint is written
+        if self.rank != 0:  # every process holds the same weights; one writes them
+            return Path(path)
         return save_checkpoint(self.state(), path)
 
     def load_state(self, path) -> None:
@@ -194,11 +268,17 @@ class Trainer:
         self.wall_time = payload.get("wall_time", 0.0)
         self.generator.set_state(payload["generator_state"].cpu())
         torch.set_rng_state(payload["torch_rng_state"].cpu())
+        saved = payload.get("train_config", {}).get("micro_batches", 1)
+        if saved != self.config.micro_batches:
+            warnings.warn(f"{path} was trained with micro_batches={saved} and resumes with "
+                          f"{self.config.micro_batches}: the batches drawn from here on differ from an uninterrupted run's",
+                          stacklevel=2)
 
     def export(self, path, extra: dict | None = None) -> Path:
         """Write the EMA weights alone (what a shipped checkpoint holds), with ``extra`` information."""
         return save_checkpoint({**self.header, "ema": self.ema.state_dict(), "step": self.step,
-                                "train_config": asdict(self.config), **(extra or {})}, path)
+                                "train_config": asdict(self.config), "world_size": self.world_size,
+                                **(extra or {})}, path)
 
     # --- one step ----------------------------------------------------------------------
     def _learning_rate(self) -> float:
@@ -214,30 +294,85 @@ class Trainer:
         for ema_b, b in zip(self.ema.buffers(), self.model.buffers()):
             ema_b.copy_(b)
 
-    def train_step(self) -> float:
+    def train_step(self) -> torch.Tensor:
+        """One update of the weights on one global batch; returns its loss, left on the device (no wait for it)."""
         # RNG states at the start of the step: restored if Ctrl-C lands mid-step, so resuming repeats it exactly
         self._rng_at_step_start = (self.generator.get_state(), torch.get_rng_state())
-        batch = _to_device(self.sample_batch(self.config.batch_size, self.generator), self.device)
-        use_bf16 = self.config.bf16 and self.device.type == "cuda"
-        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            loss = self.loss_fn(self.model, batch, self.generator)
-        if not math.isfinite(loss.item()):
-            last = (f"the last good checkpoint is {self.checkpoint_path}" if self.checkpoint_path
-                    and self.checkpoint_path.exists() else "no checkpoint was written")
-            raise NonFiniteLossError(f"the loss became {loss.item()} at step {self.step}; training stopped and "
-                                     f"{last}. Lower the learning rate (now {self.config.lr}) or the gradient-"
-                                     "clipping threshold, check the data for NaNs, then resume.")
         for group in self.optimizer.param_groups:
             group["lr"] = self._learning_rate()
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if self.config.micro_batches == 1:  # the whole batch from the one generator (the book's runs)
+            loss = self._forward_backward(self.sample_batch(self.config.batch_size, self.generator), self.generator)
+        else:
+            loss = self._accumulate_pieces()
+        if self.world_size > 1:
+            self._average_gradients()
         if self.config.grad_clip:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
         self.step += 1
         self._update_ema()
         self._rng_at_step_start = None
-        return loss.item()
+        self._pending_losses.append(loss)  # read every 25 steps (_read_losses): no host sync per step
+        return loss
+
+    def _forward_backward(self, batch, generator, weight: float = 1.0) -> torch.Tensor:
+        """Loss of one batch and its gradient (times ``weight``), added to the parameters' .grad."""
+        batch = _to_device(batch, self.device)
+        use_bf16 = self.config.bf16 and self.device.type == "cuda"
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            loss = self.loss_fn(self.network, batch, generator)
+        (loss * weight if weight != 1.0 else loss).backward()
+        return loss.detach()
+
+    def _accumulate_pieces(self) -> torch.Tensor:
+        """Gradient accumulation: this process's pieces of the global batch (pieces rank, rank + N, ...), each drawn
+        from its own streams seeded by (seed, step, piece), their gradients averaged in the parameters' .grad."""
+        c = self.config
+        mine = range(self.rank, c.micro_batches, self.world_size)
+        total = 0.0
+        for piece in mine:
+            self.data_generator.manual_seed(_stream_seed(c.seed, self.step, piece, 0))
+            self.noise_generator.manual_seed(_stream_seed(c.seed, self.step, piece, 1))
+            torch.manual_seed(_stream_seed(c.seed, self.step, piece, 2))  # dropout
+            batch = self.sample_batch(c.batch_size // c.micro_batches, self.data_generator)
+            total = total + self._forward_backward(batch, self.noise_generator, 1 / len(mine))
+        for p in self.model.parameters():  # a weight no piece used gets a zero gradient, whichever process holds it
+            if p.requires_grad and p.grad is None:
+                p.grad = torch.zeros_like(p)
+        return total / len(mine)
+
+    def _average_gradients(self) -> None:
+        """Data parallelism's one collective: each process holds the mean gradient over its share of the global
+        batch; the mean of these over the N processes is the gradient of the whole batch's loss. All gradients
+        travel in one flat buffer (one message, not one per parameter)."""
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)  # the sum over processes (Gloo has no mean)
+        flat /= self.world_size
+        for g, averaged in zip(grads, flat.split([g.numel() for g in grads])):
+            g.copy_(averaged.view_as(g))
+
+    def _read_losses(self, collective: bool = True) -> None:
+        """Move the losses of the steps since the last read into ``self.losses`` (one host sync, averaged over the
+        processes so that all of them see the same numbers), and stop at the first non-finite one."""
+        if not self._pending_losses:
+            return
+        losses = torch.stack(self._pending_losses).float()
+        first = self.step - len(self._pending_losses)
+        self._pending_losses = []
+        if self.world_size > 1 and collective:
+            dist.all_reduce(losses)
+            losses /= self.world_size
+        for i, value in enumerate(losses.tolist()):
+            if not math.isfinite(value):
+                last = (f"the last good checkpoint is {self.checkpoint_path}" if self.checkpoint_path
+                        and self.checkpoint_path.exists() else "no checkpoint was written")
+                raise NonFiniteLossError(f"the loss became {value} at step {first + i}; training stopped and {last} "
+                                         f"(the weights in memory are spoiled). Lower the learning rate (now "
+                                         f"{self.config.lr}) or the gradient-clipping threshold, check the data for "
+                                         "NaNs, then resume.")
+            self.losses.append(value)
 
     # --- the loop ------------------------------------------------------------------------
     def fit(self, steps: int | None = None, progress: bool = True) -> "Trainer":
@@ -246,18 +381,19 @@ class Trainer:
         Ctrl-C (KeyboardInterrupt) writes a checkpoint before stopping, so ``resume`` loses nothing.
         """
         total = self.config.steps if steps is None else steps
-        with run_lock(self.checkpoint_path) if self.checkpoint_path else _no_lock():
-            return self._fit(total, progress)
+        writes = self.checkpoint_path is not None and self.rank == 0
+        with run_lock(self.checkpoint_path) if writes else _no_lock():
+            return self._fit(total, progress and self.rank == 0)
 
     def _fit(self, total: int, progress: bool) -> "Trainer":
         bar = progress_bar(None, progress, total=total, initial=self.step, desc="training", leave=False)
         start = time.perf_counter()
         try:
             while self.step < total:
-                loss = self.train_step()
-                self.losses.append(loss)
+                self.train_step()
                 bar.update(1)
                 if self.step % 25 == 0:
+                    self._read_losses()
                     bar.set_postfix(loss=f"{sum(self.losses[-25:]) / len(self.losses[-25:]):.4f}")
                 if self.checkpoint_path and self.step % self.config.checkpoint_every == 0:
                     self.wall_time += time.perf_counter() - start
@@ -267,6 +403,7 @@ class Trainer:
             if self._rng_at_step_start is not None:  # the unfinished step will be redone
                 self.generator.set_state(self._rng_at_step_start[0])
                 torch.set_rng_state(self._rng_at_step_start[1])
+            self._read_losses(collective=False)  # the other processes may be stopped anywhere: no collective now
             if self.checkpoint_path:
                 self.wall_time += time.perf_counter() - start
                 self.save()
@@ -275,6 +412,7 @@ class Trainer:
             raise
         finally:
             bar.close()
+        self._read_losses()
         self.wall_time += time.perf_counter() - start
         if self.checkpoint_path:
             self.save()
