@@ -1,6 +1,6 @@
-"""Measuring generative models (chapters 02, 03, 05 and 06)."""
+"""Measuring generative models (chapters 02, 03, 05, 06 and 07)."""
 
-from .alignment import prompt_agreement, read_attributes
+from .alignment import clip_score, prompt_agreement, read_attributes, retrieval_top1
 
 from .recognisable import class_entropy_bits, recognisable_fraction
 from .fid import (embed_images, fid, fid_and_floor, fid_infinity, fid_from_features, frechet_distance, gaussian_statistics, kid,

@@ -1,4 +1,4 @@
-"""Does the image say what the prompt says? (chapter 03)
+"""Does the image say what the prompt says? (chapters 03 and 07)
 
 An attribute classifier, trained on real rendered scenes, reads shape, colour, size and
 position back from an image. *Prompt agreement* is the fraction of generated images whose
@@ -52,3 +52,38 @@ def prompt_agreement(classifier, images: torch.Tensor, wanted: torch.Tensor, sch
         "per_attribute": {name: correct[:, i].float().mean().item() for i, name in enumerate(schema)},
     }
 
+
+
+# --- with a contrastive text-image model (chapter 07) -----------------------------------
+@torch.no_grad()
+def _embed_pairs(model, images: torch.Tensor, text: torch.Tensor, batch_size: int = 500) -> tuple:
+    if len(images) != len(text):
+        raise ValueError(f"got {len(images)} images but {len(text)} captions")
+    if len(images) == 0:
+        raise ValueError("no images to measure")
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    image_vectors, text_vectors = [], []
+    for i in range(0, len(images), batch_size):
+        image_vectors.append(model.encode_image(images[i:i + batch_size].to(device)).float().cpu())
+        text_vectors.append(model.encode_text(text[i:i + batch_size].to(device)).float().cpu())
+    model.train(was_training)
+    return torch.cat(image_vectors), torch.cat(text_vectors)
+
+
+def clip_score(model, images: torch.Tensor, text: torch.Tensor) -> float:
+    """100 x the mean cosine similarity of each image with its own caption, negatives counted as 0
+    (the CLIP-score of Hessel et al. 2021, without their 2.5 rescaling), with ``model`` a
+    ``nn.ContrastiveTextImage`` and ``text`` its token ids. Only comparable between runs scored by the
+    same encoders: real images with their captions give the level to compare with."""
+    image_vectors, text_vectors = _embed_pairs(model, images, text)
+    return 100 * (image_vectors * text_vectors).sum(1).clamp(min=0).mean().item()
+
+
+def retrieval_top1(model, images: torch.Tensor, text: torch.Tensor) -> float:
+    """Text -> image retrieval: the fraction of captions whose most similar image, among all N, is their own
+    (or one whose caption is the same words). Chance is about 1 / N."""
+    image_vectors, text_vectors = _embed_pairs(model, images, text)
+    best = (text_vectors @ image_vectors.T).argmax(dim=1)  # for each caption, the nearest image
+    return (text[best] == text).all(dim=1).float().mean().item()  # the caption of the image found is the query's

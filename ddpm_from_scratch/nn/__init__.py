@@ -7,6 +7,7 @@ from dataclasses import asdict, fields
 from .autoencoder import Autoencoder, AutoencoderConfig, DiagonalGaussian
 from .blocks import keep_attention_maps, sinusoidal_embedding
 from .classifier import Classifier, ClassifierConfig
+from .contrastive import ContrastiveConfig, ContrastiveTextImage, contrastive_loss
 from .mlp import MLPConfig, MLPDenoiser
 from .text import TextConditionedUNet, TextEncoder, TextUNetConfig, Tokenizer
 from .unet import UNet, UNetConfig
@@ -20,6 +21,7 @@ MODELS = {
     "TextConditionedUNet": (TextConditionedUNet, TextUNetConfig),
     "Autoencoder": (Autoencoder, AutoencoderConfig),
     "VAE": (VAE, VAEConfig),
+    "ContrastiveTextImage": (ContrastiveTextImage, ContrastiveConfig),
 }
 
 
