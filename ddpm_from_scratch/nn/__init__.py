@@ -9,6 +9,7 @@ from .blocks import keep_attention_maps, sinusoidal_embedding
 from .classifier import Classifier, ClassifierConfig
 from .contrastive import ContrastiveConfig, ContrastiveTextImage, contrastive_loss
 from .mlp import MLPConfig, MLPDenoiser
+from .reader import SceneReader, SceneReaderConfig
 from .text import TextConditionedUNet, TextEncoder, TextUNetConfig, Tokenizer
 from .unet import UNet, UNetConfig
 from .vae import VAE, VAEConfig
@@ -22,6 +23,7 @@ MODELS = {
     "Autoencoder": (Autoencoder, AutoencoderConfig),
     "VAE": (VAE, VAEConfig),
     "ContrastiveTextImage": (ContrastiveTextImage, ContrastiveConfig),
+    "SceneReader": (SceneReader, SceneReaderConfig),
 }
 
 

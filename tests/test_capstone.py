@@ -1,0 +1,101 @@
+"""Chapter 07's shipped modules and measures: the judge, the contrastive text encoder, the autoencoder."""
+
+import pytest
+import torch
+
+from ddpm_from_scratch import evaluation, pretrained, recipes
+from ddpm_from_scratch.data import scenes
+
+
+@pytest.fixture(scope="module")
+def judge():
+    return pretrained.load("scenes_judge", "cpu").model
+
+
+@pytest.fixture(scope="module")
+def text_model():
+    return pretrained.load("scenes_text", "cpu").model
+
+
+class RenderingRoute:
+    """A stand-in for a text-to-image route: draws each prompt as the real scene it was written for (or blank)."""
+
+    guidance_scale = 0.0
+
+    def __init__(self, by_caption: dict, blank: bool = False):
+        self.by_caption, self.blank = by_caption, blank
+
+    def __call__(self, prompts, guidance_scale=None, steps=50, seed=0, progress=False):
+        images = torch.stack([self.by_caption[p] for p in prompts])
+        return torch.full_like(images, -1.0) if self.blank else images
+
+
+def _real_images_of_the_prompts(num_samples: int, seed: int = 0) -> dict:
+    by_caption = {}
+    for number, (kind, heldout) in enumerate(evaluation.CAPSTONE_SPLITS.values()):  # as evaluate_scenes draws them
+        images, captions, _ = scenes.make_scenes(num_samples, 32, seed=seed + 10 * number, heldout=heldout, kind=kind)
+        by_caption.update(zip(captions, images))
+    return by_caption
+
+
+def test_prompt_agreement_is_high_for_real_scenes_and_zero_for_blank_images(judge, text_model):
+    by_caption = _real_images_of_the_prompts(60)
+    real = evaluation.evaluate_scenes(RenderingRoute(by_caption), judge, text_model, num_samples=60)
+    for split in evaluation.CAPSTONE_SPLITS:
+        assert real[f"agreement_{split}"] >= 0.9, (split, real)
+    assert set(real["per_relation"]) == set(scenes.RELATIONS)
+    assert real["clip_score"] == pytest.approx(real["clip_score_real"], abs=0.01)  # the same images
+    blank = evaluation.evaluate_scenes(RenderingRoute(by_caption, blank=True), judge, text_model, num_samples=60)
+    assert all(blank[f"agreement_{split}"] == 0.0 for split in evaluation.CAPSTONE_SPLITS)
+    assert blank["fid"] > 10 * max(real["fid"], 1.0)
+
+
+def test_the_shipped_judge_reads_held_out_scenes_it_never_saw(judge):
+    images, _, truth = scenes.make_scenes(200, 32, seed=12345, heldout=True)
+    assert evaluation.read_scenes(judge, images, truth)["objects_right"] >= 0.97
+
+
+def test_the_shipped_text_encoder_retrieves_images_from_captions(text_model):
+    results = evaluation.evaluate_scenes_text(text_model, num_pairs=100, seed=54321)
+    assert results["retrieval_top1_seen"] > 20 * results["chance_top1"]
+    assert results["clip_score_real_seen"] > results["clip_score_mismatched_seen"] + 5
+
+
+def test_the_capstone_recipes_name_the_modules_they_were_trained_with():
+    for name in ("scenes_judge", "scenes_text", "scenes_autoencoder"):
+        card = pretrained.card(name)
+        assert card["recipe"] == name and card["steps"] == recipes.get_recipe(name).train_config.steps
+        assert card["metrics"], name
+
+
+def test_the_gpu_check_runs_end_to_end_and_counts_the_flops_of_a_step():
+    """benchmarks/gpu_check.py on this CPU, three steps: the JSON line it prints, and FLOPs that match the
+    network's size (a training step costs about 3 forward passes: forward, and backward twice over)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "benchmarks" / "gpu_check.py"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, str(script), "--recipe", "digits", "--steps", "3", "--warmup", "1",
+                             "--sample-batch", "2", "--device", "cpu"], capture_output=True, text=True, env=env,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["recipe"] == "digits" and figures["timed_steps"] == 3 and figures["mfu"] is None
+    # the digits U-Net: about 0.2 GFLOP per 16x16 image forward, batch 64, x3 for a training step
+    assert 10 < figures["gflop_per_step"] < 100, figures
+    assert figures["sample_ms_per_image_ddim50"] > 0 and figures["images_per_s"] > 0
+
+
+def test_the_generator_clips_to_a_range_that_holds_the_scaled_latents():
+    autoencoder = pretrained.load("scenes_autoencoder", "cpu")
+    images, _, _ = scenes.make_scenes(1000, 32, seed=77, heldout=False)
+    with torch.no_grad():
+        z = autoencoder.model.encode(images).sample(torch.Generator().manual_seed(0))
+    scaled = autoencoder.header["scale_factor"] * z
+    low, high = recipes.CAPSTONE_LATENT_RANGE
+    assert low < scaled.min() and scaled.max() < high
+    assert 0.9 < scaled.std() < 1.1  # the scale factor makes the latents' spread that of the noise
