@@ -314,6 +314,17 @@ def _load_judge(name: str, judge):
     return pretrained.load(name).model
 
 
+@torch.no_grad()
+def _reconstruct(autoencoder, images: torch.Tensor, seed: int) -> tuple:
+    """(decoded posterior means, clamped to [-1, 1]; latents z ~ q(z | x) drawn from ``seed``), in batches of 250."""
+    device = next(autoencoder.parameters()).device
+    autoencoder.eval()
+    posteriors = [autoencoder.encode(images[i:i + 250].to(device)) for i in range(0, len(images), 250)]
+    reconstructions = torch.cat([autoencoder.decode(q.mode()).cpu() for q in posteriors]).clamp(-1, 1)
+    latents = torch.cat([q.sample(torch.Generator(device).manual_seed(seed)).cpu() for q in posteriors])
+    return reconstructions, latents
+
+
 def evaluate_autoencoder(autoencoder, scale_factor: float, judge=None, num_images: int = 1000, seed: int = 0) -> dict:
     """Reconstructions of fresh 32x32 scenes (never in training: scenes are drawn anew from ``seed``).
 
@@ -332,12 +343,7 @@ def evaluate_autoencoder(autoencoder, scale_factor: float, judge=None, num_image
     scenes = shapes.random_scenes(num_images, torch.Generator().manual_seed(seed), heldout=None)
     set_a = shapes.render(scenes, size, torch.Generator().manual_seed(seed + 100))
     set_b = shapes.render(scenes, size, torch.Generator().manual_seed(seed + 200))
-    device = next(autoencoder.parameters()).device
-    autoencoder.eval()
-    with torch.no_grad():
-        posteriors = [autoencoder.encode(set_a[i:i + 250].to(device)) for i in range(0, num_images, 250)]
-        reconstructions = torch.cat([autoencoder.decode(q.mode()).cpu() for q in posteriors]).clamp(-1, 1)
-        latents = torch.cat([q.sample(torch.Generator(device).manual_seed(seed)).cpu() for q in posteriors])
+    reconstructions, latents = _reconstruct(autoencoder, set_a, seed)
     features_b = embed_images(judge, set_b)
     return {
         "psnr_db": round(_psnr_db(reconstructions, set_a), 2),
@@ -578,12 +584,7 @@ def evaluate_scenes_autoencoder(autoencoder, scale_factor: float | None, judge=N
 
     judge = _load_judge("scenes_judge", judge)
     images, _, truth = scenes.make_scenes(num_images, autoencoder.config.image_size, seed=seed, heldout=None)
-    device = next(autoencoder.parameters()).device
-    autoencoder.eval()
-    with torch.no_grad():
-        posteriors = [autoencoder.encode(images[i:i + 250].to(device)) for i in range(0, num_images, 250)]
-        reconstructions = torch.cat([autoencoder.decode(q.mode()).cpu() for q in posteriors]).clamp(-1, 1)
-        latents = torch.cat([q.sample(torch.Generator(device).manual_seed(seed)).cpu() for q in posteriors])
+    reconstructions, latents = _reconstruct(autoencoder, images, seed)
     return {
         "psnr_db": round(_psnr_db(reconstructions, images), 2),
         "objects_right_reconstructed": round(read_scenes(judge, reconstructions, truth)["objects_right"], 4),
