@@ -147,6 +147,7 @@ def _train(args, recipe, device, rank: int, world_size: int) -> None:
         "wall_time_s": round(trainer.wall_time, 1),
         "hardware": _hardware(device) + (f" (x {world_size})" if world_size > 1 else ""),
         "threads": torch.get_num_threads(),
+        "precision": "bf16 autocast" if device.type == "cuda" and trainer.config.bf16 else "float32",
         "torch": torch.__version__,
         "reproducibility": (f"the command reproduces these weights bit for bit on a CPU with torch {torch.__version__} "
                             f"and {torch.get_num_threads()} thread(s); another thread count, device or torch version "
@@ -155,12 +156,13 @@ def _train(args, recipe, device, rank: int, world_size: int) -> None:
                             f"trained on {device.type}, whose kernels may sum in a different order from run to run: "
                             "a rerun gives weights of the same quality, not the same bits"),
         "parameters": sum(p.numel() for p in trainer.model.parameters()),
+        "weights_stored_as": "float16" if args.half else "float32",
         "final_loss_avg_last_100": sum(trainer.losses[-100:]) / max(len(trainer.losses[-100:]), 1),
         "description": recipe.description,
     }
     measured = recipe.measure(trainer.ema) if recipe.measure else {}  # e.g. the autoencoder's scale factor
     card |= measured
-    exported = trainer.export(out / f"{recipe.name}.pt", measured)
+    exported = trainer.export(out / f"{recipe.name}.pt", measured, half=args.half)
     (out / f"{recipe.name}.json").write_text(json.dumps(card, indent=2) + "\n")
     print(f"exported EMA weights to {exported} with card {out / (recipe.name + '.json')}")
     if args.ship:
@@ -264,18 +266,25 @@ def cmd_generate(args) -> None:
     if args.checkpoint:  # the generation model from a file; the decoder is the shipped one of the route
         generator = pretrained.load_file(Path(args.checkpoint), device)
         if not hasattr(generator.model, "tokenizer"):
-            raise UsageError(f"{args.checkpoint} is not a text-to-image model; pass a checkpoint of the shapes "
-                             "or shapes_latent recipe")
-        if args.pipeline != "latent" and generator.header.get("scale_factor") is not None:
-            raise UsageError(f"{args.checkpoint} draws latents: use --pipeline latent, which decodes them")
-        if args.pipeline == "latent":
-            route = pipeline.latent_route(generator, pretrained.load("shapes_autoencoder", device))
+            raise UsageError(f"{args.checkpoint} is not a text-to-image model; pass a checkpoint of the "
+                             "scenes_latent, shapes or shapes_latent recipe")
+        draws_latents = generator.header.get("scale_factor") is not None
+        if args.pipeline is None:  # the checkpoint says what it draws: a latent to decode, or the image itself
+            args.pipeline = "latent" if draws_latents else "pixel"
+        if draws_latents and args.pipeline not in ("latent", "scenes"):
+            raise UsageError(f"{args.checkpoint} draws latents: use --pipeline scenes or latent, which decode them")
+        if not draws_latents and args.pipeline in ("latent", "scenes"):
+            raise UsageError(f"{args.checkpoint} draws images, not latents: use --pipeline pixel or cascade")
+        if draws_latents:  # the decoder is the autoencoder the generator names in its requirements
+            names = [r["name"] for r in generator.header.get("requires", []) if r["name"].endswith("_autoencoder")]
+            route = pipeline.latent_route(generator, pretrained.load(names[0] if names else "shapes_autoencoder", device))
         elif args.pipeline == "cascade":
             route = pipeline.cascade_route(generator, pretrained.load("shapes_sr", device))
         else:
             route = pipeline.TextToImage(generator.model, generator.schedule, None,
                                          generator.card.get("guidance_scale", 3.0))
     else:
+        args.pipeline = args.pipeline or pipeline.ROUTES[0]
         try:
             route = pipeline.load(args.pipeline, device)
         except FileNotFoundError as error:
@@ -357,6 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=positive, help="total training steps (default: the recipe's)")
     p.add_argument("--out", help="output directory (default: runs/RECIPE)")
     p.add_argument("--ship", action="store_true", help="copy the exported weights and card into the package")
+    p.add_argument("--half", action="store_true",
+                   help="store the exported weights in float16 (half the size; they load as float32)")
     p.add_argument("--micro-batches", type=positive, default=None,
                    help="draw the global batch in this many pieces (a multiple of torchrun's processes; default: "
                         "the recipe's)")
@@ -393,8 +404,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="generated.png", help="PNG file to write")
     p.add_argument("--num-images", type=positive, default=1, help="images per prompt (one row each)")
     p.add_argument("--guidance-scale", type=_finite, default=None, help="classifier-free guidance (default: the card's)")
-    p.add_argument("--pipeline", choices=["pixel", "cascade", "latent"], default="pixel",
-                   help="pixel: chapter 03's 16x16 model; cascade: + the super-resolution decoder to 32x32; "
+    p.add_argument("--pipeline", choices=["scenes", "pixel", "cascade", "latent"], default=None,
+                   help="default: scenes, or with --checkpoint what the checkpoint draws. "
+                        "scenes: chapter 07's capstone (32x32 scenes of 1-3 objects with relations and counts); "
+                        "pixel: chapter 03's 16x16 model; cascade: + the super-resolution decoder to 32x32; "
                         "latent: latent generator + autoencoder decoder, 32x32 (chapter 04). --checkpoint replaces "
                         "the route's generation model")
     p.add_argument("--device", help="cuda, mps or cpu (default: the best available)")

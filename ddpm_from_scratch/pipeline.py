@@ -15,7 +15,10 @@ routes of chapter 04 are one class with three decoders:
 - ``cascade`` (Imagen): the generator draws a 16x16 thumbnail, a super-resolution diffusion
   model (``SuperResolution``) draws the 32x32 image around it;
 - ``latent`` (Stable Diffusion): the generator draws an 8x8x4 latent, the autoencoder's decoder
-  (``LatentDecoder``) turns it into the 32x32 image.
+  (``LatentDecoder``) turns it into the 32x32 image;
+- ``scenes`` (chapter 07's capstone): the latent route again, with its three modules trained
+  separately: a contrastive text encoder (frozen), the scenes autoencoder (8x8x8 latents) and a
+  cross-attention generator, on scenes of one to three objects with relations and counts.
 
 ``load(route)`` builds a route from the shipped checkpoints; each stage can be swapped for
 another object with the same call (for example ``Upsample("bicubic")`` as the cascade's decoder).
@@ -174,7 +177,7 @@ class TextToImage:
         return self.decode(self.compressed(prompts, guidance_scale, steps, seed, progress, sampler), seed, progress)
 
 
-ROUTES = ("pixel", "cascade", "latent")
+ROUTES = ("scenes", "pixel", "cascade", "latent")  # the first is generate's default
 
 
 def latent_route(generator, autoencoder) -> TextToImage:
@@ -201,14 +204,16 @@ def cascade_route(generator, super_resolution, augmentation_level: int | None = 
 
 
 def load(route: str, device=None, augmentation_level: int | None = None) -> TextToImage:
-    """One of the book's routes from the shipped checkpoints: ``pixel`` (chapter 03's 16x16 model),
-    ``cascade`` (+ ``shapes_sr``) or ``latent`` (``shapes_latent`` + ``shapes_autoencoder``)."""
+    """One of the book's routes from the shipped checkpoints: ``scenes`` (``scenes_latent`` +
+    ``scenes_autoencoder``, chapter 07), ``pixel`` (chapter 03's 16x16 model), ``cascade`` (+ ``shapes_sr``)
+    or ``latent`` (``shapes_latent`` + ``shapes_autoencoder``)."""
     from . import pretrained
 
     if route not in ROUTES:
         raise ValueError(f"unknown pipeline {route!r}; choose one of {', '.join(ROUTES)}")
-    if route == "latent":
-        return latent_route(pretrained.load("shapes_latent", device), pretrained.load("shapes_autoencoder", device))
+    if route in ("latent", "scenes"):
+        data = "shapes" if route == "latent" else "scenes"
+        return latent_route(pretrained.load(f"{data}_latent", device), pretrained.load(f"{data}_autoencoder", device))
     pixel = pretrained.load("shapes", device)
     if route == "cascade":
         return cascade_route(pixel, pretrained.load("shapes_sr", device), augmentation_level)

@@ -438,14 +438,15 @@ RECIPES = {
                     "(v2), the contrastive text encoder frozen, 10% empty captions for classifier-free guidance",
         model_config=TextUNetConfig(vocabulary=scenes.vocabulary(), max_length=scenes.MAX_CAPTION_WORDS + 1,
                                     text_dim=64, text_layers=3, text_heads=4, image_channels=8, image_size=8,
-                                    base_channels=64, channel_mults=(1, 2, 2), num_res_blocks=1,
+                                    base_channels=96, channel_mults=(1, 2, 2), num_res_blocks=1,
                                     attention_resolutions=(8, 4), data_range=CAPSTONE_LATENT_RANGE,
                                     train_text_encoder=False),
         data=scene_latents_on_the_fly("scenes_autoencoder"), loss=denoising(COSINE), schedule=COSINE,
         prepare=contrastive_text_encoder_and_autoencoder("scenes_text", "scenes_autoencoder"),
         evaluate=evaluation.report_scenes,
-        train_config=TrainConfig(steps=20000, batch_size=64, lr=5e-4, warmup_steps=200, ema_decay=0.999,
-                                 checkpoint_every=500, seed=0),
+        # the shipped run: 5500 steps on one H200 (440 s, bf16); about 7 s a step on a 2-core CPU
+        train_config=TrainConfig(steps=5500, batch_size=256, lr=5e-4, warmup_steps=500, ema_decay=0.999,
+                                 checkpoint_every=1000, seed=0),
     ),
     "shapes_sr": Recipe(
         name="shapes_sr",

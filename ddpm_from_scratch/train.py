@@ -274,9 +274,13 @@ class Trainer:
                           f"{self.config.micro_batches}: the batches drawn from here on differ from an uninterrupted run's",
                           stacklevel=2)
 
-    def export(self, path, extra: dict | None = None) -> Path:
-        """Write the EMA weights alone (what a shipped checkpoint holds), with ``extra`` information."""
-        return save_checkpoint({**self.header, "ema": self.ema.state_dict(), "step": self.step,
+    def export(self, path, extra: dict | None = None, half: bool = False) -> Path:
+        """Write the EMA weights alone (what a shipped checkpoint holds), with ``extra`` information; ``half``
+        stores floating-point weights as float16 (half the file; loading casts them back to the model's float32)."""
+        weights = self.ema.state_dict()
+        if half:
+            weights = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
+        return save_checkpoint({**self.header, "ema": weights, "step": self.step,
                                 "train_config": asdict(self.config), "world_size": self.world_size,
                                 **(extra or {})}, path)
 

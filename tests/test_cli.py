@@ -126,8 +126,26 @@ def test_a_latent_generator_without_its_decoder_is_refused(tmp_path, capsys):
 
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["generate", "a red circle", "--checkpoint", str(pretrained.CHECKPOINT_DIR / "shapes_latent.pt"),
-                  "--out", str(tmp_path / "x.png"), "--quiet"])
-    assert exit_info.value.code == 2 and "--pipeline latent" in capsys.readouterr().err
+                  "--pipeline", "pixel", "--out", str(tmp_path / "x.png"), "--quiet"])
+    assert exit_info.value.code == 2 and "use --pipeline scenes or latent" in capsys.readouterr().err
+
+
+def test_an_image_generator_is_not_sent_through_a_decoder(tmp_path, capsys):
+    from ddpm_from_scratch import pretrained
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["generate", "a red circle", "--checkpoint", str(pretrained.CHECKPOINT_DIR / "shapes.pt"),
+                  "--pipeline", "scenes", "--out", str(tmp_path / "x.png"), "--quiet"])
+    assert exit_info.value.code == 2 and "draws images, not latents" in capsys.readouterr().err
+
+
+def test_generate_draws_the_capstone_by_default(tmp_path):
+    out = tmp_path / "scene.png"
+    result = subprocess.run([sys.executable, "-m", "ddpm_from_scratch", "generate",
+                             "a big red star to the left of a small blue ring", "--steps", "2", "--out", str(out),
+                             "--quiet", "--device", "cpu"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "scenes pipeline" in result.stdout
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -135,7 +153,8 @@ def test_a_latent_generator_without_its_decoder_is_refused(tmp_path, capsys):
     (["generate", "--out", "{tmp}/a.png"], "give at least one prompt"),
     (["generate", "a red circle", "   ", "--out", "{tmp}/a.png"], "prompt 2 is empty"),
     (["generate", "一个红色的圆", "--out", "{tmp}/a.png"], "has no word this model reads"),
-    (["generate", "a red circle " * 50, "--out", "{tmp}/a.png"], "has 150 words; the model reads at most 15"),
+    (["generate", "a red circle " * 50, "--out", "{tmp}/a.png"], "has 150 words; the model reads at most 24"),
+    (["generate", "a red circle " * 50, "--pipeline", "pixel", "--out", "{tmp}/a.png"], "the model reads at most 15"),
     (["generate", "a red circle", "--out", "{tmp}/missing/a.png"], "does not exist; create it first"),
     (["generate", "a red circle", "--out", "{tmp}/a.txt"], "name an image file"),
     (["generate", "a red circle", "--out", "{tmp}"], "name an image file"),
