@@ -1,4 +1,4 @@
-"""Chapter 07's shipped modules and measures: the judge, the contrastive text encoder, the autoencoder."""
+"""Chapter 07's shipped modules and measures: the judge, the contrastive text encoder, the autoencoder, the generator."""
 
 import pytest
 import torch
@@ -62,7 +62,7 @@ def test_the_shipped_text_encoder_retrieves_images_from_captions(text_model):
 
 
 def test_the_capstone_recipes_name_the_modules_they_were_trained_with():
-    for name in ("scenes_judge", "scenes_text", "scenes_autoencoder"):
+    for name in ("scenes_judge", "scenes_text", "scenes_autoencoder", "scenes_latent"):
         card = pretrained.card(name)
         assert card["recipe"] == name and card["steps"] == recipes.get_recipe(name).train_config.steps
         assert card["metrics"], name
@@ -99,3 +99,30 @@ def test_the_generator_clips_to_a_range_that_holds_the_scaled_latents():
     low, high = recipes.CAPSTONE_LATENT_RANGE
     assert low < scaled.min() and scaled.max() < high
     assert 0.9 < scaled.std() < 1.1  # the scale factor makes the latents' spread that of the noise
+
+
+def test_the_three_shipped_capstone_modules_fit_in_40_mb_and_belong_together():
+    from ddpm_from_scratch import pipeline
+
+    names = ("scenes_text", "scenes_autoencoder", "scenes_latent")
+    assert sum((pretrained.CHECKPOINT_DIR / f"{name}.pt").stat().st_size for name in names) < 40e6
+    route = pipeline.load("scenes", "cpu")  # checks the generator's requirements against the two modules
+    generator = pretrained.load("scenes_latent", "cpu")
+    assert all(p.dtype == torch.float32 for p in generator.model.parameters())  # stored float16, runs float32
+    text = pretrained.load("scenes_text", "cpu").model
+    frozen = generator.model.text_encoder.state_dict()
+    assert all(torch.allclose(frozen[k], v, atol=1e-3) for k, v in text.text_encoder.state_dict().items())
+    assert route.guidance_scale == generator.card["guidance_scale"]
+
+
+def test_the_shipped_generator_draws_the_prompted_colour_far_more_often_than_chance(judge):
+    """12 single-object prompts, DDIM-20: the judge finds an object of the prompted colour in at least a quarter
+    of the images (chance: one colour in eight; the card measures 0.50 per attribute at DDIM-50)."""
+    from ddpm_from_scratch import pipeline
+
+    route = pipeline.load("scenes", "cpu")
+    _, captions, truth = scenes.make_scenes(12, 32, seed=5, heldout=False, kind="single")
+    images = route(captions, steps=20, seed=0)
+    found = scenes.named_objects(judge.read(images))
+    right = sum(any(o["colour"] == scene.objects[0].colour for o in objects) for scene, objects in zip(truth, found))
+    assert right >= 3, right

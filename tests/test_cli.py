@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from ddpm_from_scratch import cli
 from ddpm_from_scratch.recipes import RECIPES
@@ -192,3 +193,18 @@ def test_a_process_given_a_bad_prompt_prints_one_line_and_no_traceback(tmp_path)
     result = subprocess.run([sys.executable, "-m", "ddpm_from_scratch", "generate", "", "--out",
                              str(tmp_path / "a.png")], capture_output=True, text=True)
     assert result.returncode == 2 and result.stderr.strip().count("\n") == 0, result.stderr
+
+
+def test_train_half_stores_float16_weights_that_load_as_float32(tmp_path):
+    from ddpm_from_scratch.checkpoints import load_checkpoint, load_model
+
+    cli.main(["train", "--recipe", "moons", "--steps", "3", "--out", str(tmp_path), "--quiet", "--device", "cpu",
+              "--half"])
+    payload = load_checkpoint(tmp_path / "moons.pt")
+    assert all(v.dtype == torch.float16 for v in payload["ema"].values() if v.is_floating_point())
+    full = load_checkpoint(tmp_path / "checkpoint.pt")["ema"]
+    model = load_model(tmp_path / "moons.pt")
+    for key, value in model.state_dict().items():
+        assert value.dtype == torch.float32 and torch.allclose(value, full[key], rtol=1e-3, atol=1e-4), key
+    card = json.loads((tmp_path / "moons.json").read_text())
+    assert card["weights_stored_as"] == "float16" and card["precision"] == "float32"
