@@ -244,14 +244,16 @@ class Trainer:
             "world_size": self.world_size,
         }
 
-    def save(self, path=None) -> Path:
+    def save(self, path=None, collective: bool = True) -> Path:
         path = path or self.checkpoint_path
         if path is None:
             raise ValueError("no checkpoint path: pass one to Trainer(checkpoint_path=...) or to save()")
-        self._read_losses()  # a non-finite loss stops here, before a bad checkpoint is written
-        if self.rank != 0:  # every process holds the same weights; one writes them
-            return Path(path)
-        return save_checkpoint(self.state(), path)
+        self._read_losses(collective)  # a non-finite loss stops here, before a bad checkpoint is written
+        # every process holds the same weights; one writes them
+        written = save_checkpoint(self.state(), path) if self.rank == 0 else Path(path)
+        if self.world_size > 1 and collective:
+            dist.barrier()  # no process goes on (or resumes from the file) before the checkpoint is on disk
+        return written
 
     def load_state(self, path) -> None:
         payload = load_checkpoint(path, map_location=self.device)
@@ -410,7 +412,7 @@ class Trainer:
             self._read_losses(collective=False)  # the other processes may be stopped anywhere: no collective now
             if self.checkpoint_path:
                 self.wall_time += time.perf_counter() - start
-                self.save()
+                self.save(collective=False)
                 print(f"interrupted at step {self.step}; checkpoint saved to {self.checkpoint_path}. "
                       "Run again with resume to continue.")
             raise
