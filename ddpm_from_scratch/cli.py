@@ -123,7 +123,8 @@ def _train(args, recipe, device, rank: int, world_size: int) -> None:
         raise UsageError(f"{checkpoint} exists; pass --resume to continue it, or --out to start a new run")
     try:
         trainer = make_trainer(recipe, checkpoint, resume=args.resume, device=device, steps=args.steps,
-                               micro_batches=args.micro_batches, compile=args.compile)
+                               micro_batches=args.micro_batches, data_workers=args.data_workers,
+                               compile=args.compile)
     except ValueError as error:  # a batch the processes cannot share
         raise UsageError(str(error)) from None
     say = print if rank == 0 else (lambda *_: None)  # one process speaks and writes
@@ -143,6 +144,7 @@ def _train(args, recipe, device, rank: int, world_size: int) -> None:
         "batch_size": trainer.config.batch_size,
         "global_batch_size": trainer.config.batch_size,  # over all processes: each draws batch_size / world_size
         "micro_batches": trainer.config.micro_batches,
+        "data_workers": trainer.config.data_workers,
         "world_size": world_size,
         "wall_time_s": round(trainer.wall_time, 1),
         "hardware": _hardware(device) + (f" (x {world_size})" if world_size > 1 else ""),
@@ -371,6 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--micro-batches", type=positive, default=None,
                    help="draw the global batch in this many pieces (a multiple of torchrun's processes; default: "
                         "the recipe's)")
+    p.add_argument("--data-workers", type=non_negative, default=None,
+                   help="processes that draw the next batches while the GPU trains (data made on the fly, e.g. the "
+                        "capstone's scenes; default: the recipe's, 0)")
     p.add_argument("--compile", action="store_true", help="run the network through torch.compile (GPU speed-up)")
     p.set_defaults(run=cmd_train)
 

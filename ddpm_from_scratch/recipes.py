@@ -26,7 +26,7 @@ from .metrics import quantize_to_8bit, vae_negative_elbo
 from .nn import (AutoencoderConfig, ClassifierConfig, ContrastiveConfig, MLPConfig, SceneReaderConfig, TextUNetConfig,
                  UNetConfig, VAEConfig, contrastive_loss, model_for_config)
 from .schedules import NoiseSchedule
-from .train import TrainConfig, Trainer
+from .train import OnTheFly, TrainConfig, Trainer
 
 
 @dataclass(frozen=True)
@@ -297,26 +297,31 @@ def contrastive_text_encoder_and_autoencoder(text_recipe: str, autoencoder_recip
 
 
 def scene_latents_on_the_fly(autoencoder_recipe: str, drop_caption: float = 0.1) -> Callable:
-    """Fresh training scenes (v2), rendered and encoded at every batch on the model's own device (a GPU renders
-    and encodes far faster than it could be fed from a CPU): {"x0": f z with z ~ q(z | x), "text": token ids},
-    a share ``drop_caption`` of the captions empty (for classifier-free guidance). No held-out combination
-    ever appears."""
+    """Fresh training scenes (v2) at every batch, as ``OnTheFly`` data: ``draw`` (on the CPU, in worker processes when
+    the trainer has ``data_workers``) picks scenes and captions, renders the images and spells the captions as token
+    ids, a share ``drop_caption`` of them empty (for classifier-free guidance); ``finish`` (on the training device)
+    encodes the images: {"x0": f z with z ~ q(z | x), "text": token ids}. No held-out combination ever appears."""
     def data(model, seed):
         from . import pretrained
 
         autoencoder = pretrained.load(autoencoder_recipe)
         f, size = autoencoder.header["scale_factor"], autoencoder.model.config.image_size
 
-        def sample_batch(batch_size, generator):
-            device = next(model.parameters()).device  # the trainer has moved the model to its device by now
-            autoencoder.model.to(device)
+        def draw(batch_size, generator):
             rng = scenes._rng_from(generator)
             chosen = scenes.random_scenes(batch_size, rng, heldout=False)
-            with torch.no_grad():
-                z = autoencoder.model.encode(scenes.render(chosen, size, device=device)).sample(generator)
-            return {"x0": f * z, "text": model.tokenizer(scenes.training_captions(chosen, rng, drop_caption)).to(device)}
+            return {"images": scenes.render(chosen, size),
+                    "text": model.tokenizer(scenes.training_captions(chosen, rng, drop_caption))}
 
-        return sample_batch
+        def finish(batch, generator):
+            images = batch["images"]
+            if next(autoencoder.model.parameters()).device != images.device:
+                autoencoder.model.to(images.device)  # the first batch moves it to the training device
+            with torch.no_grad():
+                z = autoencoder.model.encode(images).sample(generator)
+            return {"x0": f * z, "text": batch["text"]}
+
+        return OnTheFly(draw, finish)
 
     return data
 
@@ -482,9 +487,9 @@ def build_model(recipe: Recipe, seed: int | None = None):
 
 def make_trainer(recipe: Recipe, checkpoint_path=None, resume: bool = False, device=None,
                  steps: int | None = None, data=None, micro_batches: int | None = None,
-                 compile: bool = False) -> Trainer:
-    """A Trainer set up exactly as the recipe says (``steps`` and ``micro_batches`` override the recipe's;
-    ``compile`` runs the network through ``torch.compile``).
+                 data_workers: int | None = None, compile: bool = False) -> Trainer:
+    """A Trainer set up exactly as the recipe says (``steps``, ``micro_batches`` and ``data_workers`` override the
+    recipe's; ``compile`` runs the network through ``torch.compile``).
 
     Everything random is seeded here from the recipe's seed, in this order: the model's
     initial weights, the training data (when the recipe draws it), then the trainer's own
@@ -496,6 +501,8 @@ def make_trainer(recipe: Recipe, checkpoint_path=None, resume: bool = False, dev
     config = recipe.train_config if steps is None else replace(recipe.train_config, steps=steps)
     if micro_batches is not None:
         config = replace(config, micro_batches=micro_batches)
+    if data_workers is not None:
+        config = replace(config, data_workers=data_workers)
     if config.steps < 0:
         raise ValueError(f"steps must be 0 or more, got {config.steps}")
     model = build_model(recipe, config.seed)

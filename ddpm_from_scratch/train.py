@@ -31,9 +31,17 @@ Data is a tensor (batches are rows of it), a dict of equally long tensors (index
 together: a batch is a dict with the same keys), or a function ``(batch_size, generator)
 -> batch`` for data made on the fly. Diffusion batches are dicts: ``x0`` and optional
 conditions (``text``, ``low_res``, ``class_labels``), see ``diffusion.denoising_loss``.
+
+Data ahead of the step (``data_workers=W > 0``, for a GPU). Data made on the fly in Python
+(the capstone's scenes) can take longer than a GPU's step. Given as ``OnTheFly(draw,
+finish)``, its CPU part ``draw`` runs in W worker processes that draw the next batches
+while the GPU works; ``finish`` (e.g. encoding images to latents) runs on the training
+device. Batches come from the per-piece streams, as with ``micro_batches > 1``, so a run is
+the same with any W (and without workers, when ``micro_batches > 1``) and resumes exactly.
 """
 
 import copy
+import itertools
 import math
 import os
 import socket
@@ -42,6 +50,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -116,6 +125,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     bf16: bool = True  # autocast to bfloat16 on CUDA; ignored elsewhere
     micro_batches: int = 1  # pieces the global batch is drawn in (see the module docstring); a multiple of the processes
+    data_workers: int = 0   # processes that draw batches ahead of the step (OnTheFly or tensor data; see the docstring)
 
 
 def distributed() -> tuple:
@@ -148,21 +158,49 @@ def _stream_seed(*numbers: int) -> int:
 # ------------------------------------------------------------------------------------
 # The trainer
 # ------------------------------------------------------------------------------------
-def _batch_sampler(data):
-    """Turn ``data`` into a function (batch_size, generator) -> batch (see the module docstring)."""
-    if callable(data):
+@dataclass
+class OnTheFly:
+    """Data made on the fly in two parts: ``draw(batch_size, generator)`` makes a batch of CPU tensors from a CPU
+    generator (worker processes can run it ahead of the step: it must not touch the GPU), then ``finish(batch,
+    generator)`` turns it into the training batch on the training device (e.g. images encoded to latents)."""
+
+    draw: Callable
+    finish: Callable = lambda batch, generator: batch
+
+
+def on_the_fly(data) -> OnTheFly:
+    """``data`` as OnTheFly (see the module docstring); a plain function is one ``draw`` with nothing to finish."""
+    if isinstance(data, OnTheFly):
         return data
+    if callable(data):
+        return OnTheFly(data)
     tensors = data if isinstance(data, dict) else {"": data}
     lengths = {key: len(x) for key, x in tensors.items()}
     if len(set(lengths.values())) != 1:
         raise ValueError(f"all data tensors must have the same length, got {lengths}")
     n = next(iter(lengths.values()))
 
-    def sample_batch(batch_size, generator):
+    def sample_rows(batch_size, generator):
         index = torch.randint(0, n, (batch_size,), generator=generator)
         return {key: x[index] for key, x in data.items()} if isinstance(data, dict) else data[index]
 
-    return sample_batch
+    return OnTheFly(sample_rows)
+
+
+class _DrawnAhead(torch.utils.data.IterableDataset):
+    """The batches this process will need, in order: piece p of step s drawn from the stream (seed, s, p, 0), exactly
+    as ``Trainer._accumulate_pieces`` would draw it. Worker k of W draws every W-th one, starting with the k-th;
+    the DataLoader asks the workers in turn, so the batches arrive in order."""
+
+    def __init__(self, draw, seed: int, first_step: int, pieces: range, piece_size: int):
+        self.draw, self.seed, self.first_step, self.pieces, self.piece_size = draw, seed, first_step, pieces, piece_size
+
+    def __iter__(self):
+        worker = torch.utils.data.get_worker_info()
+        keys = ((step, piece) for step in itertools.count(self.first_step) for piece in self.pieces)
+        for step, piece in itertools.islice(keys, worker.id if worker else 0, None, worker.num_workers if worker else 1):
+            generator = torch.Generator().manual_seed(_stream_seed(self.seed, step, piece, 0))
+            yield (step, piece), self.draw(self.piece_size, generator)
 
 
 def _check_batch_split(config: TrainConfig, world_size: int) -> None:
@@ -185,9 +223,10 @@ def _divisors(n: int) -> list:
 
 
 def _to_device(batch, device):
+    """Copy a batch to the device; from pinned memory (the workers' batches on CUDA) without waiting for the copy."""
     if isinstance(batch, dict):
-        return {key: x.to(device) for key, x in batch.items()}
-    return batch.to(device)
+        return {key: x.to(device, non_blocking=True) for key, x in batch.items()}
+    return batch.to(device, non_blocking=True)
 
 
 class Trainer:
@@ -210,14 +249,21 @@ class Trainer:
         # what the loss calls: the model itself, or its compiled version (same weights; chapter 07, optional)
         self.network = torch.compile(self.model) if compile else self.model
         self.loss_fn = loss_fn
-        self.sample_batch = _batch_sampler(data)
+        self.data = on_the_fly(data)
+        if config.data_workers < 0:
+            raise ValueError(f"data_workers must be 0 or more, got {config.data_workers}")
+        if config.data_workers and not isinstance(data, (OnTheFly, torch.Tensor, dict)):
+            raise ValueError("data_workers > 0 needs data that says which part may run in a worker process: give "
+                             "tensors, or OnTheFly(draw, finish) with a draw that never touches the GPU")
+        self._ahead = None  # the workers' batches, while fit() runs with data_workers > 0
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
         self.header = header if header is not None else describe(model)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr,
                                            weight_decay=config.weight_decay)
         self.generator = torch.Generator().manual_seed(config.seed)
         torch.manual_seed(config.seed)  # dropout and other layers that use the global RNG
-        if config.micro_batches > 1:  # per-piece streams: data on the CPU, t and noise on the device
+        self.streams = config.micro_batches > 1 or config.data_workers > 0
+        if self.streams:  # per-piece streams: data on the CPU, t and noise on the device
             self.data_generator = torch.Generator()
             self.noise_generator = torch.Generator(self.device)
         self.step = 0
@@ -270,11 +316,13 @@ class Trainer:
         self.wall_time = payload.get("wall_time", 0.0)
         self.generator.set_state(payload["generator_state"].cpu())
         torch.set_rng_state(payload["torch_rng_state"].cpu())
-        saved = payload.get("train_config", {}).get("micro_batches", 1)
-        if saved != self.config.micro_batches:
-            warnings.warn(f"{path} was trained with micro_batches={saved} and resumes with "
-                          f"{self.config.micro_batches}: the batches drawn from here on differ from an uninterrupted run's",
-                          stacklevel=2)
+        saved = payload.get("train_config", {})
+        saved_streams = saved.get("micro_batches", 1) > 1 or saved.get("data_workers", 0) > 0
+        if saved.get("micro_batches", 1) != self.config.micro_batches or saved_streams != self.streams:
+            warnings.warn(f"{path} was trained with micro_batches={saved.get('micro_batches', 1)}, data_workers="
+                          f"{saved.get('data_workers', 0)} and resumes with micro_batches={self.config.micro_batches}, "
+                          f"data_workers={self.config.data_workers}: the batches drawn from here on differ from an "
+                          "uninterrupted run's", stacklevel=2)
 
     def export(self, path, extra: dict | None = None, half: bool = False) -> Path:
         """Write the EMA weights alone (what a shipped checkpoint holds), with ``extra`` information; ``half``
@@ -285,6 +333,10 @@ class Trainer:
         return save_checkpoint({**self.header, "ema": weights, "step": self.step,
                                 "train_config": asdict(self.config), "world_size": self.world_size,
                                 **(extra or {})}, path)
+
+    def sample_batch(self, batch_size: int, generator: torch.Generator):
+        """One batch on the training device, drawn and finished in this process."""
+        return self.data.finish(_to_device(self.data.draw(batch_size, generator), self.device), generator)
 
     # --- one step ----------------------------------------------------------------------
     def _learning_rate(self) -> float:
@@ -307,7 +359,7 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = self._learning_rate()
         self.optimizer.zero_grad(set_to_none=True)
-        if self.config.micro_batches == 1:  # the whole batch from the one generator (the book's runs)
+        if not self.streams:  # the whole batch from the one generator (the book's runs)
             loss = self._forward_backward(self.sample_batch(self.config.batch_size, self.generator), self.generator)
         else:
             loss = self._accumulate_pieces()
@@ -323,8 +375,7 @@ class Trainer:
         return loss
 
     def _forward_backward(self, batch, generator, weight: float = 1.0) -> torch.Tensor:
-        """Loss of one batch and its gradient (times ``weight``), added to the parameters' .grad."""
-        batch = _to_device(batch, self.device)
+        """Loss of one batch (on the device) and its gradient (times ``weight``), added to the parameters' .grad."""
         use_bf16 = self.config.bf16 and self.device.type == "cuda"
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=use_bf16):
             loss = self.loss_fn(self.network, batch, generator)
@@ -341,7 +392,14 @@ class Trainer:
             self.data_generator.manual_seed(_stream_seed(c.seed, self.step, piece, 0))
             self.noise_generator.manual_seed(_stream_seed(c.seed, self.step, piece, 1))
             torch.manual_seed(_stream_seed(c.seed, self.step, piece, 2))  # dropout
-            batch = self.sample_batch(c.batch_size // c.micro_batches, self.data_generator)
+            if self._ahead is not None:  # drawn by a worker from the same stream
+                key, drawn = next(self._ahead)
+                if tuple(key) != (self.step, piece):  # the loader hands the pair back as a list
+                    raise RuntimeError(f"a data worker sent the batch of step {key[0]}, piece {key[1]}, where step "
+                                       f"{self.step}, piece {piece} was due")
+            else:
+                drawn = self.data.draw(c.batch_size // c.micro_batches, self.data_generator)
+            batch = self.data.finish(_to_device(drawn, self.device), self.noise_generator)
             total = total + self._forward_backward(batch, self.noise_generator, 1 / len(mine))
         for p in self.model.parameters():  # a weight no piece used gets a zero gradient, whichever process holds it
             if p.requires_grad and p.grad is None:
@@ -391,20 +449,40 @@ class Trainer:
         with run_lock(self.checkpoint_path) if writes else _no_lock():
             return self._fit(total, progress and self.rank == 0)
 
+    @contextmanager
+    def data_ahead(self):
+        """Inside the block, ``data_workers`` processes draw the batches of the coming steps (without workers: nothing
+        changes). ``fit`` trains inside it."""
+        if not self.config.data_workers:
+            yield
+            return
+        c = self.config
+        pieces = range(self.rank, c.micro_batches, self.world_size)
+        loader = torch.utils.data.DataLoader(
+            _DrawnAhead(self.data.draw, c.seed, self.step, pieces, c.batch_size // c.micro_batches),
+            batch_size=None, num_workers=c.data_workers, pin_memory=self.device.type == "cuda",
+            multiprocessing_context="fork")  # the workers inherit the data's functions; none of them uses the GPU
+        self._ahead = iter(loader)
+        try:
+            yield
+        finally:
+            self._ahead = None  # the workers stop with their iterator
+
     def _fit(self, total: int, progress: bool) -> "Trainer":
         bar = progress_bar(None, progress, total=total, initial=self.step, desc="training", leave=False)
         start = time.perf_counter()
         try:
-            while self.step < total:
-                self.train_step()
-                bar.update(1)
-                if self.step % 25 == 0:
-                    self._read_losses()
-                    bar.set_postfix(loss=f"{sum(self.losses[-25:]) / len(self.losses[-25:]):.4f}")
-                if self.checkpoint_path and self.step % self.config.checkpoint_every == 0:
-                    self.wall_time += time.perf_counter() - start
-                    start = time.perf_counter()
-                    self.save()
+            with self.data_ahead():
+                while self.step < total:
+                    self.train_step()
+                    bar.update(1)
+                    if self.step % 25 == 0:
+                        self._read_losses()
+                        bar.set_postfix(loss=f"{sum(self.losses[-25:]) / len(self.losses[-25:]):.4f}")
+                    if self.checkpoint_path and self.step % self.config.checkpoint_every == 0:
+                        self.wall_time += time.perf_counter() - start
+                        start = time.perf_counter()
+                        self.save()
         except KeyboardInterrupt:
             if self._rng_at_step_start is not None:  # the unfinished step will be redone
                 self.generator.set_state(self._rng_at_step_start[0])

@@ -37,9 +37,11 @@ def test_train_resume_and_sample_a_toy_recipe(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:  # refuses to overwrite a run silently
         cli.main(["train", "--recipe", "moons", "--steps", "30", "--out", str(out), "--quiet"])
     assert exit_info.value.code == 2 and "--resume" in capsys.readouterr().err
-    cli.main(["train", "--recipe", "moons", "--steps", "30", "--out", str(out), "--quiet", "--resume",
-              "--device", "cpu"])
+    with pytest.warns(UserWarning, match="data_workers=1: the batches drawn from here on differ"):
+        cli.main(["train", "--recipe", "moons", "--steps", "30", "--out", str(out), "--quiet", "--resume",
+                  "--device", "cpu", "--data-workers", "1"])  # the batches from here on drawn by a worker process
     assert "from step 20 to 30" in capsys.readouterr().out
+    assert json.loads((out / "moons.json").read_text())["data_workers"] == 1
     png = tmp_path / "moons.png"
     cli.main(["sample", "--recipe", "moons", "--checkpoint", str(out / "moons.pt"), "--num-samples", "50",
               "--steps", "5", "--out", str(png), "--quiet", "--device", "cpu"])

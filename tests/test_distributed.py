@@ -2,13 +2,14 @@
 
 k steps with N processes equal k steps of one process drawing the same global batch in the
 same micro-batches (gradient accumulation); a run stopped and resumed equals one that was
-not; only process 0 writes.
+not; only process 0 writes. Batches drawn ahead by data workers equal batches drawn in the step.
 """
 
 import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
@@ -19,7 +20,7 @@ from ddpm_from_scratch import diffusion, train
 from ddpm_from_scratch.checkpoints import load_checkpoint
 from ddpm_from_scratch.nn import MLPConfig, MLPDenoiser
 from ddpm_from_scratch.schedules import NoiseSchedule
-from ddpm_from_scratch.train import TrainConfig, Trainer
+from ddpm_from_scratch.train import OnTheFly, TrainConfig, Trainer
 
 SCHEDULE = NoiseSchedule.linear(100)
 CONFIG = TrainConfig(steps=12, batch_size=32, lr=1e-2, warmup_steps=3, checkpoint_every=5, seed=3, micro_batches=4)
@@ -33,10 +34,11 @@ def loss_fn(model, x0, generator):
     return diffusion.denoising_loss(model, SCHEDULE, x0, generator)
 
 
-def make_trainer(path=None, resume=False, config=CONFIG):
+def make_trainer(path=None, resume=False, config=CONFIG, data=None):
     torch.manual_seed(0)
     model = MLPDenoiser(MLPConfig(hidden=32, num_layers=2))
-    return Trainer(model, loss_fn, data(), config, checkpoint_path=path, resume=resume, device="cpu")
+    return Trainer(model, loss_fn, globals()["data"]() if data is None else data, config, checkpoint_path=path,
+                   resume=resume, device="cpu")
 
 
 def _worker(rank, world_size, folder, plan):
@@ -137,3 +139,40 @@ def test_torchrun_with_a_batch_the_processes_cannot_share_says_what_to_pass(tmp_
     assert "micro_batches must be a multiple of the number of processes" in result.stderr
     assert "--micro-batches" in result.stderr
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+# --- data drawn ahead of the step by worker processes ---------------------------------------------------------
+def _points_on_the_fly():
+    """Data in two parts, like the capstone's scenes: ``draw`` makes points on the CPU from its generator (a worker can
+    run it), ``finish`` jitters them with the training device's generator (it runs in the training process)."""
+    def draw(batch_size, generator):
+        return {"x0": torch.randn(batch_size, 2, generator=generator)}
+
+    def finish(batch, generator):
+        return {"x0": batch["x0"] + 0.1 * torch.randn(batch["x0"].shape, generator=generator)}
+
+    return OnTheFly(draw, finish)
+
+
+def same_run(a, b) -> bool:
+    return (all(torch.equal(p, q) for p, q in zip(a.model.parameters(), b.model.parameters()))
+            and all(torch.equal(p, q) for p, q in zip(a.ema.parameters(), b.ema.parameters())) and a.losses == b.losses)
+
+
+def test_batches_drawn_ahead_by_workers_equal_batches_drawn_in_the_step(single):
+    ahead = make_trainer(config=replace(CONFIG, data_workers=2)).fit(progress=False)
+    assert same_run(ahead, single)  # same pieces from the same streams: the same run to the bit
+
+
+def test_a_run_with_data_workers_is_the_same_with_any_number_of_them_and_resumes_exactly(tmp_path):
+    config = replace(CONFIG, micro_batches=1, data_workers=1)
+    through = make_trainer(config=replace(config, data_workers=2), data=_points_on_the_fly()).fit(progress=False)
+    make_trainer(tmp_path / "a.pt", config=config, data=_points_on_the_fly()).fit(steps=7, progress=False)
+    resumed = make_trainer(tmp_path / "a.pt", resume=True, config=replace(config, data_workers=2),
+                           data=_points_on_the_fly()).fit(progress=False)
+    assert same_run(resumed, through) and len(resumed.losses) == CONFIG.steps
+
+
+def test_data_workers_refuse_a_function_that_may_use_the_gpu():
+    with pytest.raises(ValueError, match=r"OnTheFly\(draw, finish\) with a draw that never touches the GPU"):
+        make_trainer(config=replace(CONFIG, data_workers=2), data=lambda batch_size, generator: torch.randn(batch_size, 2))

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ddpm_from_scratch import cli, diffusion, recipes
+from ddpm_from_scratch import cli, diffusion, recipes, train
 from ddpm_from_scratch.nn import UNet, UNetConfig
 from ddpm_from_scratch.schedules import NoiseSchedule
 
@@ -39,11 +39,9 @@ def test_every_recipe_gives_dict_batches_its_loss_accepts():
         model = recipes.build_model(recipe)
         if recipe.prepare:
             recipe.prepare(model)
-        data = recipe.data(model, 0)
-        if callable(data):
-            batch = data(4, torch.Generator().manual_seed(0))
-        else:
-            batch = {k: v[:4] for k, v in data.items()} if isinstance(data, dict) else data[:4]
+        data = train.on_the_fly(recipe.data(model, 0))  # tensors, a function, or OnTheFly(draw, finish)
+        generator = torch.Generator().manual_seed(0)
+        batch = data.finish(data.draw(4, generator), generator)
         assert isinstance(batch, dict) or name == "moons", name
         loss = recipe.loss(model, batch, torch.Generator().manual_seed(0))
         assert loss.ndim == 0 and torch.isfinite(loss), name
