@@ -3,6 +3,8 @@
     python benchmarks/samplers.py --num-samples 250     # prints seconds and the speed-up per sampler
     python benchmarks/samplers.py --guidance           # guided DDIM-50 of the shapes model: one batched
                                                        # call per step against two calls
+    python benchmarks/samplers.py --layout --num-samples 1000   # DDIM-50 of 1,000 digits as `evaluate` draws
+                                                       # them: channels-last weights against contiguous ones
 
 A benchmark, not a test: it prints figures and never fails on time. Each sampler runs after
 one warm-up call of the network, on the same batch size, one after the other.
@@ -14,7 +16,7 @@ import time
 
 import torch
 
-from ddpm_from_scratch import diffusion, pretrained
+from ddpm_from_scratch import diffusion, evaluation, pretrained
 
 
 def main() -> None:
@@ -22,9 +24,12 @@ def main() -> None:
     parser.add_argument("--num-samples", type=int, default=250)
     parser.add_argument("--ddim-steps", type=int, nargs="+", default=[10, 20, 50, 100])
     parser.add_argument("--guidance", action="store_true", help="time classifier-free guidance instead")
+    parser.add_argument("--layout", action="store_true", help="time DDIM-50 in both memory layouts instead")
     args = parser.parse_args()
     if args.guidance:
         return time_guidance(args.num_samples)
+    if args.layout:
+        return time_layouts(args.num_samples)
     digits = pretrained.load("digits")
     with torch.no_grad():  # warm-up
         digits.model(torch.zeros(args.num_samples, *digits.model.sample_shape),
@@ -66,6 +71,25 @@ def time_guidance(num_samples: int, steps: int = 50, repeats: int = 3) -> None:
     difference = (samples["one batched call"] - samples["two calls"]).abs().max().item()
     print(f"one batched call {best['one batched call']:.2f} s, two calls {best['two calls']:.2f} s (best of "
           f"{repeats}): {best['two calls'] / best['one batched call']:.2f}x; samples differ by at most {difference:.1e}")
+
+
+def time_layouts(num_samples: int, repeats: int = 2) -> None:
+    """DDIM-50 of the shipped digits model through ``evaluation.generate`` (batches of 250, as ``evaluate`` draws
+    them), with the model's weights channels-last (the default) and contiguous, alternating, same seed: the samples
+    must agree."""
+    digits = pretrained.load("digits")
+    print(f"{os.cpu_count()} CPU cores, {torch.get_num_threads()} torch threads, {num_samples} samples, DDIM-50")
+    timings, samples = {"channels_last": [], "contiguous": []}, {}
+    for _ in range(repeats):
+        for name in timings:
+            start = time.perf_counter()
+            samples[name] = evaluation.generate(digits.model, digits.schedule, num_samples, steps=50,
+                                                channels_last=name == "channels_last")
+            timings[name].append(time.perf_counter() - start)
+    best = {name: min(ts) for name, ts in timings.items()}
+    difference = (samples["channels_last"] - samples["contiguous"]).abs().max().item()
+    print(f"channels_last {best['channels_last']:.1f} s, contiguous {best['contiguous']:.1f} s (best of {repeats}): "
+          f"{best['contiguous'] / best['channels_last']:.2f}x; samples differ by at most {difference:.1e}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,10 @@
 classifier, an autoencoder, a VAE (its likelihood bound is in ``metrics``); the blocks they share are in
 ``blocks``. Nothing here imports the rest of the package."""
 
+import copy
 from dataclasses import asdict, fields
+
+import torch
 
 from .autoencoder import Autoencoder, AutoencoderConfig, DiagonalGaussian
 from .blocks import keep_attention_maps, sinusoidal_embedding
@@ -61,3 +64,11 @@ def model_for_config(config):
 
 def count_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def channels_last_copy(model):
+    """A copy of ``model`` with its convolution weights stored channels-last, (N, H, W, C) in memory: the layout in
+    which the CPU's convolutions (oneDNN) run fastest, and the layout then flows through the network. The same
+    outputs up to float rounding; the bulk samplers use it (``benchmarks/samplers.py --layout``: DDIM-50 of 1,000
+    digits 1.1-1.2x faster on a 2-core CPU). The copy, not the model: a model in training keeps its own layout."""
+    return copy.deepcopy(model).to(memory_format=torch.channels_last)
