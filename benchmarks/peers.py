@@ -6,8 +6,9 @@
 
 Both networks get the shipped digits model's widths (base 32, channel mults 1-2-2, one residual
 block per level, attention at the lowest resolution and in the middle, GroupNorm 8, 4 heads), and
-the script checks that their parameter counts are equal before timing anything. The two models take
-turns on the same batches: a *training step* is forward + MSE loss + backward + AdamW; a *sampling
+the script checks that their parameter counts are equal before timing anything. Ours runs twice: as the
+trainer runs it (contiguous weights) and with channels-last weights (as the bulk samplers run it,
+``nn.channels_last_copy``). The models take turns on the same batches: a *training step* is forward + MSE loss + backward + AdamW; a *sampling
 pass* is one forward call without gradients (what each of the T sampling steps costs). On CUDA both
 run under bf16 autocast. Prints one line per size and task (medians in ms, ours/diffusers ratio as a
 speed-up: > 1 means ours is faster) and, last, one JSON line with every figure.
@@ -24,7 +25,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ddpm_from_scratch.nn import UNet, UNetConfig, count_parameters
+from ddpm_from_scratch.nn import UNet, UNetConfig, channels_last_copy, count_parameters
 
 
 def our_unet(channels: int, size: int) -> UNet:
@@ -78,7 +79,10 @@ def main() -> None:
         counts = {name: count_parameters(model) for name, model in models.items()}
         if counts["ours"] != counts["diffusers"]:
             raise SystemExit(f"{spec}: parameter counts differ ({counts}); the comparison needs equal widths")
-        calls = {"ours": lambda m, x, t: m(x, t), "diffusers": lambda m, x, t: m(x, t).sample}
+        # ours as the bulk samplers run it (nn.channels_last_copy); the trainer keeps the contiguous layout
+        models["ours, channels_last"] = channels_last_copy(models["ours"])
+        calls = {"ours": lambda m, x, t: m(x, t), "ours, channels_last": lambda m, x, t: m(x, t),
+                 "diffusers": lambda m, x, t: m(x, t).sample}
         optimizers = {name: torch.optim.AdamW(model.parameters(), lr=1e-4) for name, model in models.items()}
         x = torch.randn(args.batch_size, channels, size, size, device=device)
         noise = torch.randn_like(x)
@@ -106,10 +110,14 @@ def main() -> None:
                     times[name].append(timed(lambda: fn(name), device))
             median = {name: 1000 * statistics.median(ts) for name, ts in times.items()}
             speedup = median["diffusers"] / median["ours"]
+            speedup_cl = median["diffusers"] / median["ours, channels_last"]
             print(f"{spec:8s} {counts['ours']:>10,} params  {task:13s}  ours {median['ours']:8.2f} ms  "
-                  f"diffusers {median['diffusers']:8.2f} ms  speed-up {speedup:.2f}x", flush=True)
+                  f"(channels_last {median['ours, channels_last']:8.2f} ms)  diffusers {median['diffusers']:8.2f} ms  "
+                  f"speed-up {speedup:.2f}x (channels_last {speedup_cl:.2f}x)", flush=True)
             results.append({"size": spec, "params": counts["ours"], "task": task, "ours_ms": round(median["ours"], 3),
-                            "diffusers_ms": round(median["diffusers"], 3), "speedup": round(speedup, 3)})
+                            "ours_channels_last_ms": round(median["ours, channels_last"], 3),
+                            "diffusers_ms": round(median["diffusers"], 3), "speedup": round(speedup, 3),
+                            "speedup_channels_last": round(speedup_cl, 3)})
     print(json.dumps({"device": where, "torch": torch.__version__, "batch_size": args.batch_size,
                       "bf16": bf16, "results": results}))
 
