@@ -271,26 +271,26 @@ def cmd_generate(args) -> None:
             raise UsageError(f"{args.checkpoint} is not a text-to-image model; pass a checkpoint of the "
                              "scenes_latent, shapes or shapes_latent recipe")
         draws_latents = generator.header.get("scale_factor") is not None
-        if args.pipeline is None:  # the checkpoint says what it draws: a latent to decode, or the image itself
-            args.pipeline = "latent" if draws_latents else "pixel"
-        if draws_latents and args.pipeline not in ("latent", "scenes"):
+        # the checkpoint says what it draws, unless --pipeline does: a latent to decode, or the image itself
+        route_name = args.pipeline or ("latent" if draws_latents else "pixel")
+        if draws_latents and route_name not in ("latent", "scenes"):
             raise UsageError(f"{args.checkpoint} draws latents: use --pipeline scenes or latent, which decode them")
-        if not draws_latents and args.pipeline in ("latent", "scenes"):
+        if not draws_latents and route_name in ("latent", "scenes"):
             raise UsageError(f"{args.checkpoint} draws images, not latents: use --pipeline pixel or cascade")
         if draws_latents:  # the decoder is the autoencoder the generator names in its requirements
             names = [r["name"] for r in generator.header.get("requires", []) if r["name"].endswith("_autoencoder")]
             route = pipeline.latent_route(generator, pretrained.load(names[0] if names else "shapes_autoencoder", device))
-        elif args.pipeline == "cascade":
+        elif route_name == "cascade":
             route = pipeline.cascade_route(generator, pretrained.load("shapes_sr", device))
         else:
             route = pipeline.TextToImage(generator.model, generator.schedule, None,
                                          generator.card.get("guidance_scale", 3.0))
     else:
-        args.pipeline = args.pipeline or pipeline.ROUTES[0]
+        route_name = args.pipeline or pipeline.ROUTES[0]
         try:
-            route = pipeline.load(args.pipeline, device)
+            route = pipeline.load(route_name, device)
         except FileNotFoundError as error:
-            raise UsageError(f"the {args.pipeline} pipeline needs a checkpoint that is not shipped yet: {error}") from None
+            raise UsageError(f"the {route_name} pipeline needs a checkpoint that is not shipped yet: {error}") from None
     _check_prompts(route.generator.tokenizer, args.prompts)
     rows = args.prompts + ([""] if args.unconditional else [])  # "" = no text: the unconditional prediction
     prompts = [p for p in rows for _ in range(args.num_images)]
@@ -301,7 +301,7 @@ def cmd_generate(args) -> None:
     fig = viz.show_captioned(images, titles, ncols=args.num_images if len(rows) > 1 else min(len(prompts), 8))
     fig.savefig(args.out, dpi=150, bbox_inches="tight")
     print(f"wrote {len(images)} image(s) for {len(rows)} prompt(s) to {args.out} "
-          f"({args.pipeline} pipeline, guidance scale {scale:g})")
+          f"({route_name} pipeline, guidance scale {scale:g})")
 
 
 def _whole_number(minimum: int):

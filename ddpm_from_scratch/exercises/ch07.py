@@ -40,6 +40,7 @@ def check_contrastive_loss(fn) -> bool:
         "six different captions": torch.arange(6)[:, None].repeat(1, 3),
         "captions 0, 2 and 5 the same words": torch.tensor([[2, 5, 6], [2, 7, 0], [2, 5, 6], [2, 8, 9],
                                                              [2, 7, 1], [2, 5, 6]]),
+        "a batch of one": torch.tensor([[2, 5, 6]]),  # one image, one caption: nothing to confuse, the loss is 0
     }
     for name, text in cases.items():
         logits = 5 * torch.randn(len(text), len(text), generator=generator)
