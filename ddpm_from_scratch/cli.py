@@ -278,8 +278,7 @@ def cmd_generate(args) -> None:
         if not draws_latents and route_name in ("latent", "scenes"):
             raise UsageError(f"{args.checkpoint} draws images, not latents: use --pipeline pixel or cascade")
         if draws_latents:  # the decoder is the autoencoder the generator names in its requirements
-            names = [r["name"] for r in generator.header.get("requires", []) if r["name"].endswith("_autoencoder")]
-            route = pipeline.latent_route(generator, pretrained.load(names[0] if names else "shapes_autoencoder", device))
+            route = pipeline.with_its_autoencoder(generator, device)
         elif route_name == "cascade":
             route = pipeline.cascade_route(generator, pretrained.load("shapes_sr", device))
         else:

@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from . import diffusion
 from .metrics import (bits_per_dim, bits_per_dim_importance, class_entropy_bits, embed_images, fid_and_floor,
@@ -309,6 +310,16 @@ def _psnr_db(images: torch.Tensor, references: torch.Tensor) -> float:
     return 10 * math.log10(1 / mse) if mse > 0 else float("inf")
 
 
+def at_size(images: torch.Tensor, size: int) -> torch.Tensor:
+    """``images`` as a reader of ``size`` x ``size`` images sees them: larger ones (64x64 for the 32x32 judge) are
+    averaged over blocks, which is what rendering them at the small size with more sample points gives."""
+    factor = images.shape[-1] // size
+    if images.shape[-1] != factor * size or images.shape[-2] != images.shape[-1]:
+        raise ValueError(f"images of {images.shape[-2]}x{images.shape[-1]} cannot be read at {size}x{size}: "
+                         f"their side must be a multiple of {size}")
+    return images if factor == 1 else F.avg_pool2d(images, factor)
+
+
 def _load_judge(name: str, judge):
     if judge is not None:
         return judge
@@ -518,7 +529,7 @@ def read_scenes(judge, images: torch.Tensor, truth: list) -> dict:
     """
     from .data import scenes
 
-    read = scenes.named_objects(judge.read(images))
+    read = scenes.named_objects(judge.read(at_size(images, judge.config.image_size)))
     half_cell = 0.5 / judge.config.grid
     totals = {"objects_right": 0, "prompt_right": 0, "count_right": 0, **{n: 0 for n in scenes.ATTRIBUTES}}
     num_objects, centre_errors = 0, []
@@ -642,9 +653,7 @@ def evaluate_scenes(route, judge=None, text_model=None, num_samples: int = 500, 
     for number, (split, (kind, heldout)) in enumerate(CAPSTONE_SPLITS.items()):
         real_images, captions, truth = scenes.make_scenes(num_samples, size, seed=seed + 10 * number, heldout=heldout,
                                                           kind=kind)
-        images = route(captions, guidance_scale, steps, seed + number, progress).cpu()
-        if images.shape[-1] != size:
-            raise ValueError(f"the route draws {images.shape[-1]}x{images.shape[-1]} images; the judge reads {size}x{size}")
+        images = at_size(route(captions, guidance_scale, steps, seed + number, progress).cpu(), size)  # 64 -> 32
         read = scenes.named_objects(judge.read(images))
         verdicts = [scenes.claims_hold(scenes.prompt_claims(scene), found) for scene, found in zip(truth, read)]
         results[f"agreement_{split}"] = round(float(np.mean([v["prompt"] for v in verdicts])), 4)
@@ -686,12 +695,12 @@ def evaluate_scenes(route, judge=None, text_model=None, num_samples: int = 500, 
 
 def report_scenes(loaded, num_samples: int = 500, guidance_scale: float | None = None, steps: int = 50,
                   seed: int = 0, progress: bool = False) -> dict:
-    """The capstone pipeline (``scenes_latent`` + the autoencoder it requires), judged end to end, with the
-    text encoder's own retrieval figures."""
+    """The capstone pipeline (``scenes_latent`` or ``scenes64_latent`` + the autoencoder it requires), judged end to
+    end, with the text encoder's own retrieval figures."""
     from . import pipeline, pretrained
 
     device = next(loaded.model.parameters()).device
-    route = pipeline.latent_route(loaded, pretrained.load("scenes_autoencoder", device))
+    route = pipeline.with_its_autoencoder(loaded, device)
     text_model = pretrained.load("scenes_text", device).model
     results = evaluate_scenes(route, None, text_model, num_samples, guidance_scale, steps, seed, progress)
     retrieval = evaluate_scenes_text(text_model, num_pairs=num_samples)

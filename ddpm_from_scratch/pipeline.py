@@ -198,6 +198,15 @@ def latent_route(generator, autoencoder) -> TextToImage:
                        generator.card.get("guidance_scale", 3.0))
 
 
+def with_its_autoencoder(generator, device=None) -> TextToImage:
+    """The latent route of a loaded latent generator, decoded by the shipped autoencoder its ``requires`` names
+    (``scenes_autoencoder`` for ``scenes_latent``, ``scenes64_autoencoder`` for ``scenes64_latent``)."""
+    from . import pretrained
+
+    names = [r["name"] for r in generator.header.get("requires", []) if r["name"].endswith("_autoencoder")]
+    return latent_route(generator, pretrained.load(names[0] if names else "shapes_autoencoder", device))
+
+
 def cascade_route(generator, super_resolution, augmentation_level: int | None = None) -> TextToImage:
     """The thumbnail route from two loaded checkpoints (augmentation level: ``SuperResolution.SAMPLING_LEVEL``)."""
     level = SuperResolution.SAMPLING_LEVEL if augmentation_level is None else augmentation_level

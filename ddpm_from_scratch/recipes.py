@@ -234,9 +234,18 @@ def scene_latents(scale_factor: float | None = None, num_scenes: int = 20000) ->
 
 # --- chapter 07: the capstone's modules, trained separately ------------------------------------
 CAPSTONE_SIZE = 32  # scenes v2 at 32x32: what a CPU trains; a GPU's recipes render them at 64x64
+CAPSTONE_GPU_SIZE = 64  # the `gpu` configuration (scenes64_*): 64x64 scenes, encoded to the same 8x8x8 latents
 # x0_hat is clipped to this range when sampling: the scaled latents f z of 10,000 scenes reach |f z| = 9.40
 # (0.01% lie beyond 6.4, 0.001% beyond 8; tests/test_capstone.py checks the bound), as chapter 04's LATENT_RANGE
 CAPSTONE_LATENT_RANGE = (-12.0, 12.0)
+# The capstone's generator (scenes_latent, and scenes64_latent on the latents of 64x64 scenes): 10.8M parameters
+CAPSTONE_GENERATOR = TextUNetConfig(vocabulary=scenes.vocabulary(), max_length=scenes.MAX_CAPTION_WORDS + 1,
+                                    text_dim=64, text_layers=3, text_heads=4, image_channels=8, image_size=8,
+                                    base_channels=96, channel_mults=(1, 2, 2), num_res_blocks=1,
+                                    attention_resolutions=(8, 4), data_range=CAPSTONE_LATENT_RANGE,
+                                    train_text_encoder=False)
+CAPSTONE_GENERATOR_TRAINING = TrainConfig(steps=5500, batch_size=256, lr=5e-4, warmup_steps=500, ema_decay=0.999,
+                                          checkpoint_every=1000, seed=0)
 
 
 def contrastive_objective(model, batch, generator):
@@ -441,17 +450,36 @@ RECIPES = {
         name="scenes_latent",
         description="text-to-image capstone (chapter 07): cross-attention U-Net on the 8x8x8 latents of 32x32 scenes "
                     "(v2), the contrastive text encoder frozen, 10% empty captions for classifier-free guidance",
-        model_config=TextUNetConfig(vocabulary=scenes.vocabulary(), max_length=scenes.MAX_CAPTION_WORDS + 1,
-                                    text_dim=64, text_layers=3, text_heads=4, image_channels=8, image_size=8,
-                                    base_channels=96, channel_mults=(1, 2, 2), num_res_blocks=1,
-                                    attention_resolutions=(8, 4), data_range=CAPSTONE_LATENT_RANGE,
-                                    train_text_encoder=False),
+        model_config=CAPSTONE_GENERATOR,
         data=scene_latents_on_the_fly("scenes_autoencoder"), loss=denoising(COSINE), schedule=COSINE,
         prepare=contrastive_text_encoder_and_autoencoder("scenes_text", "scenes_autoencoder"),
         evaluate=evaluation.report_scenes,
         # the shipped run: 5500 steps on one H200 (440 s, bf16); about 7 s a step on a 2-core CPU
-        train_config=TrainConfig(steps=5500, batch_size=256, lr=5e-4, warmup_steps=500, ema_decay=0.999,
-                                 checkpoint_every=1000, seed=0),
+        train_config=CAPSTONE_GENERATOR_TRAINING,
+    ),
+    # The `gpu` configuration: scenes at 64x64. One more level in the autoencoder brings them to the same 8x8x8
+    # latents, so the generator (and its cost per step) is the 32x32 one; the judge and the contrastive image
+    # encoder read 32x32, and evaluation averages 64x64 images over 2x2 blocks for them. Not trained yet.
+    "scenes64_autoencoder": Recipe(
+        name="scenes64_autoencoder",
+        description="KL autoencoder, 64x64x3 scenes (v2) <-> 8x8x8 latents, no text (chapter 07's module 2 in the "
+                    "`gpu` configuration: scenes_autoencoder with one more level)",
+        model_config=AutoencoderConfig(image_channels=3, image_size=CAPSTONE_GPU_SIZE, latent_channels=8,
+                                       base_channels=32, channel_mults=(1, 2, 2, 2), num_res_blocks=1),
+        data=scene_images, loss=autoencoder_loss, measure=measure_scene_scale_factor,
+        evaluate=evaluation.report_scenes_autoencoder,
+        train_config=TrainConfig(steps=4000, batch_size=32, lr=1e-3, warmup_steps=100, ema_decay=0.999,
+                                 checkpoint_every=500, seed=0),
+    ),
+    "scenes64_latent": Recipe(
+        name="scenes64_latent",
+        description="text-to-image capstone at 64x64 (chapter 07, `gpu` configuration): scenes_latent's U-Net on the "
+                    "8x8x8 latents of scenes64_autoencoder",
+        model_config=CAPSTONE_GENERATOR,
+        data=scene_latents_on_the_fly("scenes64_autoencoder"), loss=denoising(COSINE), schedule=COSINE,
+        prepare=contrastive_text_encoder_and_autoencoder("scenes_text", "scenes64_autoencoder"),
+        evaluate=evaluation.report_scenes,
+        train_config=CAPSTONE_GENERATOR_TRAINING,
     ),
     "shapes_sr": Recipe(
         name="shapes_sr",

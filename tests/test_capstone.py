@@ -30,10 +30,10 @@ class RenderingRoute:
         return torch.full_like(images, -1.0) if self.blank else images
 
 
-def _real_images_of_the_prompts(num_samples: int, seed: int = 0) -> dict:
+def _real_images_of_the_prompts(num_samples: int, seed: int = 0, size: int = 32) -> dict:
     by_caption = {}
     for number, (kind, heldout) in enumerate(evaluation.CAPSTONE_SPLITS.values()):  # as evaluate_scenes draws them
-        images, captions, _ = scenes.make_scenes(num_samples, 32, seed=seed + 10 * number, heldout=heldout, kind=kind)
+        images, captions, _ = scenes.make_scenes(num_samples, size, seed=seed + 10 * number, heldout=heldout, kind=kind)
         by_caption.update(zip(captions, images))
     return by_caption
 
@@ -48,6 +48,19 @@ def test_prompt_agreement_is_high_for_real_scenes_and_zero_for_blank_images(judg
     blank = evaluation.evaluate_scenes(RenderingRoute(by_caption, blank=True), judge, text_model, num_samples=60)
     assert all(blank[f"agreement_{split}"] == 0.0 for split in evaluation.CAPSTONE_SPLITS)
     assert blank["fid"] > 10 * max(real["fid"], 1.0)
+
+
+def test_64x64_images_are_judged_at_the_judge_s_32x32(judge, text_model):
+    """The `gpu` configuration draws 64x64 scenes; the judge and the contrastive image encoder read them averaged
+    over 2x2 blocks, so real 64x64 scenes agree with their prompts as real 32x32 ones do."""
+    real = evaluation.evaluate_scenes(RenderingRoute(_real_images_of_the_prompts(40, size=64)), judge, text_model,
+                                      num_samples=40)
+    for split in evaluation.CAPSTONE_SPLITS:
+        assert real[f"agreement_{split}"] >= 0.9, (split, real)
+    images, _, truth = scenes.make_scenes(100, 64, seed=4321, heldout=True)
+    assert evaluation.read_scenes(judge, images, truth)["objects_right"] >= 0.97
+    with pytest.raises(ValueError, match="48x48 cannot be read at 32x32: their side must be a multiple of 32"):
+        evaluation.read_scenes(judge, torch.zeros(1, 3, 48, 48), truth[:1])
 
 
 def test_the_shipped_judge_reads_held_out_scenes_it_never_saw(judge):
