@@ -103,9 +103,10 @@ def test_the_gpu_check_runs_end_to_end_and_counts_the_flops_of_a_step():
     assert figures["sample_ms_per_image_ddim50"] > 0 and figures["images_per_s"] > 0
 
 
-def test_the_generator_clips_to_a_range_that_holds_the_scaled_latents():
-    autoencoder = pretrained.load("scenes_autoencoder", "cpu")
-    images, _, _ = scenes.make_scenes(1000, 32, seed=77, heldout=False)
+@pytest.mark.parametrize("name", ["scenes_autoencoder", "scenes64_autoencoder"])
+def test_the_generator_clips_to_a_range_that_holds_the_scaled_latents(name):
+    autoencoder = pretrained.load(name, "cpu")
+    images, _, _ = scenes.make_scenes(1000, autoencoder.model.config.image_size, seed=77, heldout=False)
     with torch.no_grad():
         z = autoencoder.model.encode(images).sample(torch.Generator().manual_seed(0))
     scaled = autoencoder.header["scale_factor"] * z
