@@ -24,7 +24,7 @@ from . import pretrained, train
 from .budget import default_device, device_present
 from .checkpoints import CheckpointError
 from .nn import VAE
-from .recipes import RECIPES, get_recipe, make_trainer
+from .recipes import RECIPES, folder_run, get_recipe, make_trainer, on_folder
 from .train import RunLockedError
 
 
@@ -100,6 +100,13 @@ def cmd_train(args) -> None:
     if recipe.model_config is None:
         raise UsageError(f"recipe {recipe.name!r} is a pipeline of shipped models ({recipe.description}); "
                          "train its parts instead")
+    if args.data is not None:  # a reader's captioned folder instead of the recipe's data (chapter 07)
+        try:
+            recipe = on_folder(recipe, args.data, args.image_size, args.text_encoder, args.autoencoder)
+        except ValueError as error:  # also CaptionedFolderError: the folder itself
+            raise UsageError(str(error)) from None
+    elif args.image_size or args.text_encoder or args.autoencoder:
+        raise UsageError("--image-size, --text-encoder and --autoencoder go with --data FOLDER (a captioned folder)")
     if int(os.environ.get("WORLD_SIZE", 1)) > 1:  # started by torchrun: join the other processes
         if args.device and args.device.startswith("cuda:"):
             raise UsageError("under torchrun each process takes the GPU cuda:LOCAL_RANK; pass --device cuda or none")
@@ -115,7 +122,7 @@ def cmd_train(args) -> None:
 
 
 def _train(args, recipe, device, rank: int, world_size: int) -> None:
-    out = Path(args.out or f"runs/{recipe.name}")
+    out = Path(args.out or (folder_run(recipe.name, args.data) if args.data else f"runs/{recipe.name}"))
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a directory for the run's checkpoints")
     checkpoint = out / "checkpoint.pt"
@@ -162,6 +169,8 @@ def _train(args, recipe, device, rank: int, world_size: int) -> None:
         "final_loss_avg_last_100": sum(trainer.losses[-100:]) / max(len(trainer.losses[-100:]), 1),
         "description": recipe.description,
     }
+    if args.data:
+        card["data"] = str(Path(args.data).resolve())
     measured = recipe.measure(trainer.ema) if recipe.measure else {}  # e.g. the autoencoder's scale factor
     card |= measured
     exported = trainer.export(out / f"{recipe.name}.pt", measured, half=args.half)
@@ -265,6 +274,8 @@ def cmd_generate(args) -> None:
     if not args.prompts and not args.unconditional:
         raise UsageError("give at least one prompt, e.g. \"a small red circle in the top left\" (or --unconditional)")
     device = _device(args)
+    if args.autoencoder and not args.checkpoint:
+        raise UsageError("--autoencoder decodes a generator of your own: pass that generator with --checkpoint")
     if args.checkpoint:  # the generation model from a file; the decoder is the shipped one of the route
         generator = pretrained.load_file(Path(args.checkpoint), device)
         if not hasattr(generator.model, "tokenizer"):
@@ -277,8 +288,14 @@ def cmd_generate(args) -> None:
             raise UsageError(f"{args.checkpoint} draws latents: use --pipeline scenes or latent, which decode them")
         if not draws_latents and route_name in ("latent", "scenes"):
             raise UsageError(f"{args.checkpoint} draws images, not latents: use --pipeline pixel or cascade")
-        if draws_latents:  # the decoder is the autoencoder the generator names in its requirements
-            route = pipeline.with_its_autoencoder(generator, device)
+        if draws_latents and args.autoencoder:  # the reader's own, e.g. trained on a captioned folder
+            route = pipeline.latent_route(generator, pretrained.load_file(Path(args.autoencoder), device))
+        elif draws_latents:  # the decoder is the shipped autoencoder the generator names in its requirements
+            try:
+                route = pipeline.with_its_autoencoder(generator, device)
+            except CheckpointError as error:
+                raise UsageError(f"{error} (a generator trained on your own folder: pass its autoencoder's file "
+                                 "with --autoencoder)") from None
         elif route_name == "cascade":
             route = pipeline.cascade_route(generator, pretrained.load("shapes_sr", device))
         else:
@@ -376,6 +393,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="processes that draw the next batches while the GPU trains (data made on the fly, e.g. the "
                         "capstone's scenes; default: the recipe's, 0)")
     p.add_argument("--compile", action="store_true", help="run the network through torch.compile (GPU speed-up)")
+    p.add_argument("--data", metavar="FOLDER",
+                   help="train on a captioned folder (images + captions.csv) instead of the recipe's scenes; for "
+                        "scenes_text and scenes_autoencoder, then scenes_latent (default --out: runs/RECIPE-FOLDER)")
+    p.add_argument("--image-size", type=positive, default=None,
+                   help="with --data: crop and resize the folder's images to this size (default: the recipe's)")
+    p.add_argument("--text-encoder", metavar="FILE",
+                   help="with --data, for scenes_latent: the text encoder trained on the folder "
+                        "(default: runs/scenes_text-FOLDER/scenes_text.pt)")
+    p.add_argument("--autoencoder", metavar="FILE",
+                   help="with --data, for scenes_latent: the autoencoder trained on the folder "
+                        "(default: runs/scenes_autoencoder-FOLDER/scenes_autoencoder.pt)")
     p.set_defaults(run=cmd_train)
 
     p = add("sample", "Draw samples from a trained model and save them as a PNG grid.", [sampling])
@@ -407,6 +435,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unconditional", action="store_true", help="also generate a row without text")
     p.add_argument("--out", default="generated.png", help="PNG file to write")
     p.add_argument("--num-images", type=positive, default=1, help="images per prompt (one row each)")
+    p.add_argument("--autoencoder", metavar="FILE",
+                   help="with --checkpoint: the autoencoder that decodes its latents (default: the shipped one it names)")
     p.add_argument("--guidance-scale", type=_finite, default=None, help="classifier-free guidance (default: the card's)")
     p.add_argument("--pipeline", choices=["scenes", "pixel", "cascade", "latent"], default=None,
                    help="default: scenes, or with --checkpoint what the checkpoint draws. "

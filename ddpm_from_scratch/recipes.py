@@ -14,6 +14,7 @@ thread count gives bit-identical checkpoints.
 """
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -286,23 +287,41 @@ def measure_scene_scale_factor(model, num_images: int = 2000, seed: int = 0) -> 
     return {"scale_factor": latent_scale_factor(model, images, torch.Generator().manual_seed(seed))}
 
 
-def contrastive_text_encoder_and_autoencoder(text_recipe: str, autoencoder_recipe: str) -> Callable:
+def contrastive_text_encoder_and_autoencoder(text_recipe: str, autoencoder_recipe: str, text_file=None,
+                                             autoencoder_file=None) -> Callable:
     """The capstone generator's modules trained elsewhere: the contrastive text encoder (copied in and frozen)
-    and the autoencoder whose latents it learns, both named with fingerprints in ``requires``."""
+    and the autoencoder whose latents it learns, both named with fingerprints in ``requires``. They are the
+    shipped checkpoints of the two recipes, or the files given (a reader's own, trained with ``on_folder``)."""
     def prepare(model) -> dict:
         from . import pretrained
         from .checkpoints import requirement
 
-        text_model, autoencoder = pretrained.load(text_recipe), pretrained.load(autoencoder_recipe)
+        text_model = pretrained.load_file(text_file) if text_file else pretrained.load(text_recipe)
+        autoencoder = pretrained.load_file(autoencoder_file) if autoencoder_file else pretrained.load(autoencoder_recipe)
         if model.tokenizer.tokens != text_model.model.tokenizer.tokens:
             raise ValueError(f"the text encoder in {text_model.path} was trained with another vocabulary than this "
-                             "model's: build the generator with the same vocabulary (data.scenes.vocabulary())")
+                             "model's: build the generator with the same vocabulary (data.scenes.vocabulary(), or "
+                             "the same captioned folder)")
         model.text_encoder.load_state_dict(text_model.model.text_encoder.state_dict())
         return {"requires": [requirement(text_recipe, text_model.header),
                              requirement(autoencoder_recipe, autoencoder.header)],
                 "scale_factor": autoencoder.header["scale_factor"]}
 
     return prepare
+
+
+def encoded_to_latents(autoencoder, scale_factor: float) -> Callable:
+    """``finish`` for ``OnTheFly`` data: {"images", "text"} -> {"x0": f z with z ~ q(z | x), "text"}, the images
+    encoded on the training device (the autoencoder moves there with the first batch)."""
+    def finish(batch, generator):
+        images = batch["images"]
+        if next(autoencoder.parameters()).device != images.device:
+            autoencoder.to(images.device)
+        with torch.no_grad():
+            z = autoencoder.encode(images).sample(generator)
+        return {"x0": scale_factor * z, "text": batch["text"]}
+
+    return finish
 
 
 def scene_latents_on_the_fly(autoencoder_recipe: str, drop_caption: float = 0.1) -> Callable:
@@ -314,7 +333,7 @@ def scene_latents_on_the_fly(autoencoder_recipe: str, drop_caption: float = 0.1)
         from . import pretrained
 
         autoencoder = pretrained.load(autoencoder_recipe)
-        f, size = autoencoder.header["scale_factor"], autoencoder.model.config.image_size
+        size = autoencoder.model.config.image_size
 
         def draw(batch_size, generator):
             rng = scenes._rng_from(generator)
@@ -322,18 +341,14 @@ def scene_latents_on_the_fly(autoencoder_recipe: str, drop_caption: float = 0.1)
             return {"images": scenes.render(chosen, size),
                     "text": model.tokenizer(scenes.training_captions(chosen, rng, drop_caption))}
 
-        def finish(batch, generator):
-            images = batch["images"]
-            if next(autoencoder.model.parameters()).device != images.device:
-                autoencoder.model.to(images.device)  # the first batch moves it to the training device
-            with torch.no_grad():
-                z = autoencoder.model.encode(images).sample(generator)
-            return {"x0": f * z, "text": batch["text"]}
-
-        return OnTheFly(draw, finish)
+        return OnTheFly(draw, encoded_to_latents(autoencoder.model, autoencoder.header["scale_factor"]))
 
     return data
 
+
+# each capstone generator and the recipes of the two modules it is built on (text encoder, autoencoder)
+CAPSTONE_PARTS = {"scenes_latent": ("scenes_text", "scenes_autoencoder"),
+                  "scenes64_latent": ("scenes_text", "scenes64_autoencoder")}
 
 RECIPES = {
     "moons": Recipe(
@@ -452,7 +467,7 @@ RECIPES = {
                     "(v2), the contrastive text encoder frozen, 10% empty captions for classifier-free guidance",
         model_config=CAPSTONE_GENERATOR,
         data=scene_latents_on_the_fly("scenes_autoencoder"), loss=denoising(COSINE), schedule=COSINE,
-        prepare=contrastive_text_encoder_and_autoencoder("scenes_text", "scenes_autoencoder"),
+        prepare=contrastive_text_encoder_and_autoencoder(*CAPSTONE_PARTS["scenes_latent"]),
         evaluate=evaluation.report_scenes,
         # the shipped run: 5500 steps on one H200 (440 s, bf16); about 7 s a step on a 2-core CPU
         train_config=CAPSTONE_GENERATOR_TRAINING,
@@ -477,7 +492,7 @@ RECIPES = {
                     "8x8x8 latents of scenes64_autoencoder",
         model_config=CAPSTONE_GENERATOR,
         data=scene_latents_on_the_fly("scenes64_autoencoder"), loss=denoising(COSINE), schedule=COSINE,
-        prepare=contrastive_text_encoder_and_autoencoder("scenes_text", "scenes64_autoencoder"),
+        prepare=contrastive_text_encoder_and_autoencoder(*CAPSTONE_PARTS["scenes64_latent"]),
         evaluate=evaluation.report_scenes,
         train_config=CAPSTONE_GENERATOR_TRAINING,
     ),
@@ -505,6 +520,82 @@ def get_recipe(name: str) -> Recipe:
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; known recipes: {', '.join(RECIPES)}")
     return RECIPES[name]
+
+
+# --- a reader's own captioned folder: the capstone's recipes trained on it (chapter 07) --------------------------
+FOLDER_RECIPES = ("scenes_text", "scenes_autoencoder", "scenes64_autoencoder", "scenes_latent", "scenes64_latent")
+
+
+def folder_run(recipe_name: str, folder) -> Path:
+    """Where ``train --recipe NAME --data FOLDER`` writes by default: runs/NAME-FOLDER."""
+    return Path("runs") / f"{recipe_name}-{Path(folder).resolve().name}"
+
+
+def on_folder(recipe: Recipe, folder, image_size: int | None = None, text_encoder=None, autoencoder=None) -> Recipe:
+    """``recipe``, one of the capstone's (``FOLDER_RECIPES``), trained on a captioned folder (``data.captioned``)
+    instead of rendered scenes; the networks and the training settings stay the recipe's.
+
+    The vocabulary is the folder's words and the context its longest caption, so the text encoder and the
+    generator trained on one folder read the same tokens. The text encoder and the autoencoder see the images at
+    ``image_size`` (default: the recipe's), each cropped to its centre square and resized. The generator learns the
+    latents of ``autoencoder`` and reads captions through ``text_encoder`` (frozen): two checkpoint files trained
+    on the folder, by default those of their runs (``folder_run``). Scenes-only parts are dropped: there is no
+    judge for a folder, so the recipe has no ``evaluate``.
+    """
+    from . import pretrained
+    from .data import captioned
+    from .nn.text import words_in
+
+    if recipe.name not in FOLDER_RECIPES:
+        raise ValueError(f"recipe {recipe.name!r} cannot train on a captioned folder; the capstone's recipes can: "
+                         f"{', '.join(FOLDER_RECIPES)}")
+    config, parts = recipe.model_config, CAPSTONE_PARTS.get(recipe.name)
+    if parts:  # the generator: its two modules must have been trained on this folder first
+        files = []
+        for part, given, option in zip(parts, (text_encoder, autoencoder), ("--text-encoder", "--autoencoder")):
+            path = Path(given) if given else folder_run(part, folder) / f"{part}.pt"
+            if not path.is_file():
+                raise FileNotFoundError(f"no {part} checkpoint at {path}: the generator learns on modules trained on "
+                                        f"the same folder. Train it first (python -m ddpm_from_scratch train --recipe "
+                                        f"{part} --data {folder}) or name its file with {option}")
+            files.append(path)
+        coder = pretrained.load_file(files[1])
+        if image_size is not None and image_size != coder.model.config.image_size:
+            raise ValueError(f"image_size {image_size}: the generator's images are its autoencoder's, "
+                             f"{coder.model.config.image_size}x{coder.model.config.image_size} ({files[1]})")
+        image_size = coder.model.config.image_size
+    elif text_encoder or autoencoder:
+        raise ValueError(f"recipe {recipe.name!r} is a module, not a generator: it needs no text encoder or autoencoder")
+    size = image_size or config.image_size
+    if isinstance(config, AutoencoderConfig) and size % 2 ** (len(config.channel_mults) - 1):
+        raise ValueError(f"image_size {size}: {recipe.name} halves the image {len(config.channel_mults) - 1} times, so "
+                         f"the size must be a multiple of {2 ** (len(config.channel_mults) - 1)}")
+    folder_data = captioned.captioned_folder(folder, image_size=size)
+    images, captions = folder_data["images"], folder_data["captions"]
+    words = {"vocabulary": captioned.vocabulary_of(captions),
+             "max_length": 1 + max(len(words_in(text)) for text in captions)}  # <start> + the longest caption
+    described = (f"{recipe.description}; here trained on the captioned folder {folder} ({len(captions)} images at "
+                 f"{size}x{size})")
+
+    if isinstance(config, ContrastiveConfig):  # module 1: the text encoder, against an image encoder
+        return replace(recipe, description=described, model_config=replace(config, image_size=size, **words),
+                       data=lambda model, seed: captioned.folder_batches(folder_data, model.tokenizer), evaluate=None)
+    if isinstance(config, AutoencoderConfig):  # module 2: images only
+        def scale_factor(model) -> dict:
+            return {"scale_factor": latent_scale_factor(model, images[:2000], torch.Generator().manual_seed(0))}
+
+        return replace(recipe, description=described, model_config=replace(config, image_size=size),
+                       data=lambda model, seed: captioned.folder_batches(folder_data), measure=scale_factor,
+                       evaluate=None)
+    channels, latent_size, _ = coder.model.latent_shape  # module 3: the generator, on the autoencoder's latents
+
+    def latents(model, seed):
+        return OnTheFly(captioned.folder_batches(folder_data, model.tokenizer, drop_caption=0.1),
+                        encoded_to_latents(coder.model, coder.header["scale_factor"]))
+
+    return replace(recipe, description=described, evaluate=None, data=latents,
+                   model_config=replace(config, image_channels=channels, image_size=latent_size, **words),
+                   prepare=contrastive_text_encoder_and_autoencoder(*parts, *files))
 
 
 def build_model(recipe: Recipe, seed: int | None = None):

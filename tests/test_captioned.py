@@ -100,12 +100,13 @@ def test_folder_batches_draw_images_with_their_captions_and_drop_some(tmp_path):
     data = captioned_folder(tmp_path)
     tokenizer = Tokenizer(vocabulary_of(data["captions"]), max_length=4)
     batch = folder_batches(data, tokenizer, drop_caption=0.2)(2000, torch.Generator().manual_seed(0))
-    assert batch["x0"].shape == (2000, 3, 4, 4) and batch["text"].shape == (2000, 4)
+    assert batch["images"].shape == (2000, 3, 4, 4) and batch["text"].shape == (2000, 4)
     empty = batch["text"][:, 1] == 0
     assert 0.16 < empty.float().mean() < 0.24
     for row in np.flatnonzero(~empty.numpy())[:50]:  # each kept caption names its image's colour
         colour = tokenizer.decode(batch["text"][row]).split()[-1]
-        assert batch["x0"][row, list(colours).index(colour)].min() > 0.99
+        assert batch["images"][row, list(colours).index(colour)].min() > 0.99
+    assert set(folder_batches(data)(8, torch.Generator().manual_seed(0))) == {"images"}  # no tokenizer: no text
 
 
 def test_the_vocabulary_of_a_folder_is_what_the_tokenizer_reads():

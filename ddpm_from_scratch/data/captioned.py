@@ -150,17 +150,20 @@ def vocabulary_of(captions) -> tuple:
     return tuple(sorted({word for text in captions for word in re.findall(r"[a-z0-9]+", text.lower())}))
 
 
-def folder_batches(folder_data: dict, tokenizer, drop_caption: float = 0.1, device=None):
-    """A batch sampler over a read folder, like ``scenes.captioned_batches``: ``sample_batch(batch_size,
-    generator)`` -> {"x0": images, "text": token ids}, images drawn with replacement, a share
-    ``drop_caption`` of the captions replaced by the empty text (for classifier-free guidance)."""
+def folder_batches(folder_data: dict, tokenizer=None, drop_caption: float = 0.0):
+    """A batch sampler over a read folder, as ``scenes.pairs_batches`` and ``scenes.image_batches`` are over rendered
+    scenes: ``sample_batch(batch_size, generator)`` -> {"images"} drawn with replacement, and with a ``tokenizer``
+    also {"text": their captions' token ids}, a share ``drop_caption`` of them replaced by the empty text (for
+    classifier-free guidance). The capstone's recipes train on it (``recipes.on_folder``)."""
     images, captions = folder_data["images"], folder_data["captions"]
 
     def sample_batch(batch_size, generator):
         index = torch.randint(0, len(captions), (batch_size,), generator=generator)
+        if tokenizer is None:
+            return {"images": images[index]}
         drop = torch.rand(batch_size, generator=generator) < drop_caption
         texts = ["" if d else captions[i] for i, d in zip(index.tolist(), drop.tolist())]
-        return {"x0": images[index].to(device), "text": tokenizer(texts).to(device)}
+        return {"images": images[index], "text": tokenizer(texts)}
 
     return sample_batch
 
