@@ -24,7 +24,7 @@ from . import pretrained, train
 from .budget import default_device, device_present
 from .checkpoints import CheckpointError
 from .nn import VAE
-from .recipes import RECIPES, folder_run, get_recipe, make_trainer, on_folder
+from .recipes import CAPSTONE_PARTS, RECIPES, folder_run, get_recipe, make_trainer, on_folder
 from .train import RunLockedError
 
 
@@ -227,6 +227,9 @@ def _check_fits(recipe, header: dict, path) -> None:
         if key in expected and header["model_config"].get(key, expected[key]) != expected[key]:
             raise UsageError(f"{path} was trained on {key} = {header['model_config'][key]}, but evaluate --recipe "
                              f"{recipe.name} measures {key} = {expected[key]}")
+    if "vocabulary" in expected and tuple(header["model_config"].get("vocabulary", ())) != tuple(expected["vocabulary"]):
+        raise UsageError(f"{path} reads another vocabulary than the {recipe.name} recipe's: trained on your own "
+                         "folder (train --data)? Measure it on that folder with evaluate --data FOLDER")
 
 
 # evaluate's options, as the recipes' evaluators name them (None: not given on the command line)
@@ -235,6 +238,17 @@ EVALUATE_OPTIONS = ("num_samples", "sampler", "steps", "eta", "seed", "guidance_
 
 def cmd_evaluate(args) -> None:
     recipe = get_recipe(args.recipe)
+    if args.data is not None:  # a module trained on a captioned folder, measured on the folder's images
+        if recipe.name in CAPSTONE_PARTS:
+            raise UsageError(f"a {recipe.name} generator trained on a folder has no judge to read its pictures: "
+                             "evaluate measures its modules (scenes_text, scenes_autoencoder) with --data, and "
+                             "generate draws from it")
+        try:
+            recipe = on_folder(recipe, args.data)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        if not args.checkpoint:
+            args.checkpoint = str(folder_run(recipe.name, args.data) / f"{recipe.name}.pt")
     if recipe.evaluate is None:
         known = ", ".join(name for name, r in RECIPES.items() if r.evaluate is not None)
         raise UsageError(f"recipe {recipe.name!r} has no evaluator; evaluate knows: {known}")
@@ -424,6 +438,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eta", type=_fraction, default=None,
                    help="DDIM noise level for digits: 0 deterministic (default), 1 as noisy as DDPM (chapter 05)")
     p.add_argument("--write-card", action="store_true", help="store the metrics in the checkpoint's card")
+    p.add_argument("--data", metavar="FOLDER",
+                   help="a text encoder or autoencoder trained on this captioned folder (train --data), measured on "
+                        "the folder's images (default --checkpoint: its run's, runs/RECIPE-FOLDER)")
     p.set_defaults(run=cmd_evaluate)
 
     p = commands.add_parser("generate", parents=[sampling],

@@ -624,6 +624,45 @@ def report_scenes_autoencoder(loaded, num_samples: int = 1000, seed: int = 1) ->
                                        seed=seed)
 
 
+# --- the capstone's modules trained on a reader's captioned folder (train --data) -------------------------------
+def _from_folder(folder_data: dict, num: int, seed: int) -> tuple:
+    """Up to ``num`` of the folder's images and their captions, picked at random from ``seed``."""
+    index = torch.randperm(len(folder_data["captions"]), generator=torch.Generator().manual_seed(seed))[:num]
+    return folder_data["images"][index], [folder_data["captions"][i] for i in index.tolist()]
+
+
+def folder_text_report(folder_data: dict):
+    """``evaluate`` for a text encoder trained on a folder: retrieval and CLIP-score as ``evaluate_scenes_text``
+    measures them, on the folder's own pairs. A folder has no held-out part, so these are figures on training
+    pairs: they say what the two encoders learned, not how they carry over to new pictures."""
+    from .metrics import clip_score, retrieval_top1
+
+    def report(loaded, num_samples: int = 500, seed: int = 1) -> dict:
+        images, captions = _from_folder(folder_data, num_samples, seed)
+        model, text = loaded.model, loaded.model.tokenizer(captions)
+        return {"retrieval_top1_training_pairs": round(retrieval_top1(model, images, text), 4),
+                "clip_score_real": round(clip_score(model, images, text), 2),
+                "clip_score_mismatched": round(clip_score(model, images, text.roll(1, 0)), 2),
+                "pairs": len(captions), "chance_top1": round(1 / len(captions), 4), "seed": seed}
+
+    return report
+
+
+def folder_autoencoder_report(folder_data: dict):
+    """``evaluate`` for an autoencoder trained on a folder: PSNR of its reconstructions of the folder's images (the
+    training images; a folder has no held-out part) and its latents' spread."""
+    def report(loaded, num_samples: int = 1000, seed: int = 1) -> dict:
+        images, _ = _from_folder(folder_data, num_samples, seed)
+        reconstructions, latents = _reconstruct(loaded.model, images, seed)
+        scale_factor = loaded.header.get("scale_factor")
+        return {"psnr_db_training_images": round(_psnr_db(reconstructions, images), 2),
+                "latent_std": round(latents.std().item(), 4),
+                "scale_factor": round(scale_factor, 4) if scale_factor else None,
+                "latent_shape": list(loaded.model.latent_shape), "num_images": len(images), "seed": seed}
+
+    return report
+
+
 CAPSTONE_SPLITS = {"single_seen": ("single", False), "relation_seen": ("relation", False), "heldout": (None, True)}
 
 

@@ -539,8 +539,9 @@ def on_folder(recipe: Recipe, folder, image_size: int | None = None, text_encode
     generator trained on one folder read the same tokens. The text encoder and the autoencoder see the images at
     ``image_size`` (default: the recipe's), each cropped to its centre square and resized. The generator learns the
     latents of ``autoencoder`` and reads captions through ``text_encoder`` (frozen): two checkpoint files trained
-    on the folder, by default those of their runs (``folder_run``). Scenes-only parts are dropped: there is no
-    judge for a folder, so the recipe has no ``evaluate``.
+    on the folder, by default those of their runs (``folder_run``). Scenes-only parts are dropped: the modules are
+    measured on the folder's own images (``evaluation.folder_text_report``, ``folder_autoencoder_report``), and
+    the generator not at all, as there is no judge for a folder's pictures.
     """
     from . import pretrained
     from .data import captioned
@@ -579,14 +580,15 @@ def on_folder(recipe: Recipe, folder, image_size: int | None = None, text_encode
 
     if isinstance(config, ContrastiveConfig):  # module 1: the text encoder, against an image encoder
         return replace(recipe, description=described, model_config=replace(config, image_size=size, **words),
-                       data=lambda model, seed: captioned.folder_batches(folder_data, model.tokenizer), evaluate=None)
+                       data=lambda model, seed: captioned.folder_batches(folder_data, model.tokenizer),
+                       evaluate=evaluation.folder_text_report(folder_data))
     if isinstance(config, AutoencoderConfig):  # module 2: images only
         def scale_factor(model) -> dict:
             return {"scale_factor": latent_scale_factor(model, images[:2000], torch.Generator().manual_seed(0))}
 
         return replace(recipe, description=described, model_config=replace(config, image_size=size),
                        data=lambda model, seed: captioned.folder_batches(folder_data), measure=scale_factor,
-                       evaluate=None)
+                       evaluate=evaluation.folder_autoencoder_report(folder_data))
     channels, latent_size, _ = coder.model.latent_shape  # module 3: the generator, on the autoencoder's latents
 
     def latents(model, seed):

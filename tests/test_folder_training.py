@@ -55,6 +55,17 @@ def test_the_three_capstone_modules_train_on_a_folder_and_generate_from_it(tmp_p
     cli.main(["generate", "--checkpoint", str(runs["scenes_latent"]), "--autoencoder", str(runs["scenes_autoencoder"]),
               prompt, "--steps", "2", "--quiet", "--out", "g.png", "--device", "cpu"])
     assert (tmp_path / "g.png").stat().st_size > 0
+    # evaluate measures the modules on the folder's images; on scenes, a model of the folder's words is refused
+    assert "evaluate --data FOLDER" in refused(capsys, "evaluate", "--recipe", "scenes_text", "--checkpoint",
+                                               str(runs["scenes_text"]), "--quiet")
+    cli.main(["evaluate", "--recipe", "scenes_text", "--data", "pics", "--quiet", "--device", "cpu"])
+    text_figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert text_figures["pairs"] == 8 and 0 <= text_figures["retrieval_top1_training_pairs"] <= 1
+    cli.main(["evaluate", "--recipe", "scenes_autoencoder", "--data", "pics", "--quiet", "--device", "cpu"])
+    coder_figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert coder_figures["num_images"] == 8 and coder_figures["latent_shape"] == [8, 8, 8]
+    assert coder_figures["checkpoint"] == str(folder_run("scenes_autoencoder", "pics") / "scenes_autoencoder.pt")
+    assert "no judge" in refused(capsys, "evaluate", "--recipe", "scenes_latent", "--data", "pics", "--quiet")
 
 
 def test_folder_training_refuses_what_does_not_fit(tmp_path, capsys):
