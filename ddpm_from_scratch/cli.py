@@ -22,7 +22,7 @@ import torch
 
 from . import pretrained, train
 from .budget import default_device, device_present
-from .checkpoints import CheckpointError
+from .checkpoints import CheckpointError, load_checkpoint
 from .nn import VAE
 from .recipes import CAPSTONE_PARTS, RECIPES, folder_run, get_recipe, make_trainer, on_folder
 from .train import RunLockedError
@@ -243,12 +243,13 @@ def cmd_evaluate(args) -> None:
             raise UsageError(f"a {recipe.name} generator trained on a folder has no judge to read its pictures: "
                              "evaluate measures its modules (scenes_text, scenes_autoencoder) with --data, and "
                              "generate draws from it")
-        try:
-            recipe = on_folder(recipe, args.data)
-        except ValueError as error:
-            raise UsageError(str(error)) from None
         if not args.checkpoint:
             args.checkpoint = str(folder_run(recipe.name, args.data) / f"{recipe.name}.pt")
+        trained_at = load_checkpoint(args.checkpoint)["model_config"].get("image_size")  # as train --image-size set it
+        try:
+            recipe = on_folder(recipe, args.data, image_size=trained_at)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
     if recipe.evaluate is None:
         known = ", ".join(name for name, r in RECIPES.items() if r.evaluate is not None)
         raise UsageError(f"recipe {recipe.name!r} has no evaluator; evaluate knows: {known}")

@@ -66,6 +66,11 @@ def test_the_three_capstone_modules_train_on_a_folder_and_generate_from_it(tmp_p
     assert coder_figures["num_images"] == 8 and coder_figures["latent_shape"] == [8, 8, 8]
     assert coder_figures["checkpoint"] == str(folder_run("scenes_autoencoder", "pics") / "scenes_autoencoder.pt")
     assert "no judge" in refused(capsys, "evaluate", "--recipe", "scenes_latent", "--data", "pics", "--quiet")
+    # a module trained at another size is measured at that size
+    train("--recipe", "scenes_autoencoder", "--data", "pics", "--image-size", "16", "--out", "small")
+    cli.main(["evaluate", "--recipe", "scenes_autoencoder", "--data", "pics", "--checkpoint",
+              "small/scenes_autoencoder.pt", "--quiet", "--device", "cpu"])
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["latent_shape"] == [8, 4, 4]
 
 
 def test_folder_training_refuses_what_does_not_fit(tmp_path, capsys):
