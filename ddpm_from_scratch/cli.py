@@ -171,6 +171,7 @@ def _train(args, recipe, device, rank: int, world_size: int) -> None:
     }
     if args.data:
         card["data"] = str(Path(args.data).resolve())
+    card |= recipe.sampling or {}  # how generate and evaluate sample from it by default
     measured = recipe.measure(trainer.ema) if recipe.measure else {}  # e.g. the autoencoder's scale factor
     card |= measured
     exported = trainer.export(out / f"{recipe.name}.pt", measured, half=args.half)
@@ -315,7 +316,7 @@ def cmd_generate(args) -> None:
             route = pipeline.cascade_route(generator, pretrained.load("shapes_sr", device))
         else:
             route = pipeline.TextToImage(generator.model, generator.schedule, None,
-                                         generator.card.get("guidance_scale", 3.0))
+                                         generator.card.get("guidance_scale", 3.0), generator.card.get("eta", 0.0))
     else:
         route_name = args.pipeline or pipeline.ROUTES[0]
         try:
@@ -326,13 +327,14 @@ def cmd_generate(args) -> None:
     rows = args.prompts + ([""] if args.unconditional else [])  # "" = no text: the unconditional prediction
     prompts = [p for p in rows for _ in range(args.num_images)]
     scale = route.guidance_scale if args.guidance_scale is None else args.guidance_scale
+    eta = route.eta if args.eta is None else args.eta
     images = route(prompts, guidance_scale=scale, steps=args.steps or 50, seed=args.seed or 0,
-                   progress=not args.quiet, sampler=args.sampler or "ddim")
+                   progress=not args.quiet, sampler=args.sampler or "ddim", eta=eta)
     titles = [p or "(no text: unconditional)" for p in prompts]
     fig = viz.show_captioned(images, titles, ncols=args.num_images if len(rows) > 1 else min(len(prompts), 8))
     fig.savefig(args.out, dpi=150, bbox_inches="tight")
     print(f"wrote {len(images)} image(s) for {len(rows)} prompt(s) to {args.out} "
-          f"({route_name} pipeline, guidance scale {scale:g})")
+          f"({route_name} pipeline, guidance scale {scale:g}, eta {eta:g})")
 
 
 def _whole_number(minimum: int):
@@ -437,7 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="importance-sampled steps per image for bits/dim (unbiased; 0: every one of the 1000 steps, "
                         "~0.5 s per image on a CPU; default 50)")
     p.add_argument("--eta", type=_fraction, default=None,
-                   help="DDIM noise level for digits: 0 deterministic (default), 1 as noisy as DDPM (chapter 05)")
+                   help="DDIM noise per step: 0 deterministic, 1 as noisy as DDPM (chapter 05); default 0 for "
+                        "digits, the card's for the capstone")
     p.add_argument("--write-card", action="store_true", help="store the metrics in the checkpoint's card")
     p.add_argument("--data", metavar="FOLDER",
                    help="a text encoder or autoencoder trained on this captioned folder (train --data), measured on "
@@ -456,6 +459,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--autoencoder", metavar="FILE",
                    help="with --checkpoint: the autoencoder that decodes its latents (default: the shipped one it names)")
     p.add_argument("--guidance-scale", type=_finite, default=None, help="classifier-free guidance (default: the card's)")
+    p.add_argument("--eta", type=_fraction, default=None,
+                   help="DDIM noise per step, 0 (deterministic) to 1 (as noisy as DDPM); default: the card's, else 0")
     p.add_argument("--pipeline", choices=["scenes", "pixel", "cascade", "latent"], default=None,
                    help="default: scenes, or with --checkpoint what the checkpoint draws. "
                         "scenes: chapter 07's capstone (32x32 scenes of 1-3 objects with relations and counts); "

@@ -572,21 +572,28 @@ def evaluate_scenes_judge(judge, num_scenes: int = 1000, seed: int = 1) -> dict:
             "scenes_per_split": num_scenes, "seed": seed}
 
 
+def _pair_alignment(model, images, text) -> dict:
+    """Text -> image retrieval (top-1) among the pairs given, and the CLIP-score of the true pairs against
+    mismatched ones (the same images with the captions shifted by one)."""
+    from .metrics import clip_score, retrieval_top1
+
+    return {"retrieval_top1": round(retrieval_top1(model, images, text), 4),
+            "clip_score_real": round(clip_score(model, images, text), 2),
+            "clip_score_mismatched": round(clip_score(model, images, text.roll(1, 0)), 2)}
+
+
 def evaluate_scenes_text(model, num_pairs: int = 500, seed: int = 1) -> dict:
     """The contrastive text encoder: text -> image retrieval among ``num_pairs`` real scenes (top-1; chance
     1 / num_pairs), seen and held-out, and the CLIP-score of real pairs against mismatched ones (the same
     images with the captions shifted by one): the levels a generator's CLIP-score sits between."""
     from .data import scenes
-    from .metrics import clip_score, retrieval_top1
 
     results = {}
     for split, heldout in (("seen", False), ("heldout", True)):
         images, captions, _ = scenes.make_scenes(num_pairs, model.config.image_size, seed=seed + heldout,
                                                  heldout=heldout)
-        text = model.tokenizer(captions)
-        results[f"retrieval_top1_{split}"] = round(retrieval_top1(model, images, text), 4)
-        results[f"clip_score_real_{split}"] = round(clip_score(model, images, text), 2)
-        results[f"clip_score_mismatched_{split}"] = round(clip_score(model, images, text.roll(1, 0)), 2)
+        figures = _pair_alignment(model, images, model.tokenizer(captions))
+        results |= {f"{name}_{split}": value for name, value in figures.items()}
     return results | {"pairs_per_split": num_pairs, "chance_top1": round(1 / num_pairs, 4), "seed": seed}
 
 
@@ -635,15 +642,11 @@ def folder_text_report(folder_data: dict):
     """``evaluate`` for a text encoder trained on a folder: retrieval and CLIP-score as ``evaluate_scenes_text``
     measures them, on the folder's own pairs. A folder has no held-out part, so these are figures on training
     pairs: they say what the two encoders learned, not how they carry over to new pictures."""
-    from .metrics import clip_score, retrieval_top1
-
     def report(loaded, num_samples: int = 500, seed: int = 1) -> dict:
         images, captions = _from_folder(folder_data, num_samples, seed)
-        model, text = loaded.model, loaded.model.tokenizer(captions)
-        return {"retrieval_top1_training_pairs": round(retrieval_top1(model, images, text), 4),
-                "clip_score_real": round(clip_score(model, images, text), 2),
-                "clip_score_mismatched": round(clip_score(model, images, text.roll(1, 0)), 2),
-                "pairs": len(captions), "chance_top1": round(1 / len(captions), 4), "seed": seed}
+        figures = _pair_alignment(loaded.model, images, loaded.model.tokenizer(captions))
+        figures["retrieval_top1_training_pairs"] = figures.pop("retrieval_top1")
+        return figures | {"pairs": len(captions), "chance_top1": round(1 / len(captions), 4), "seed": seed}
 
     return report
 
@@ -667,7 +670,7 @@ CAPSTONE_SPLITS = {"single_seen": ("single", False), "relation_seen": ("relation
 
 
 def evaluate_scenes(route, judge=None, text_model=None, num_samples: int = 500, guidance_scale: float | None = None,
-                    steps: int = 50, seed: int = 0, progress: bool = False) -> dict:
+                    steps: int = 50, seed: int = 0, progress: bool = False, eta: float | None = None) -> dict:
     """The capstone end to end: ``num_samples`` prompts of each split (seen single objects, seen pairs with a
     relation, held-out combinations of any kind), one image each, read by the judge (``read_scenes``).
 
@@ -675,7 +678,8 @@ def evaluate_scenes(route, judge=None, text_model=None, num_samples: int = 500, 
     relation; ``data.scenes.claims_hold``); ``per_attribute`` and ``per_relation`` over all splits. FID on the
     contrastive image encoder's features (128 numbers per image) against real scenes of the same splits
     drawn anew, next to ``fid_real_floor`` (two real sets); ``clip_score`` of the generated images with their
-    prompts next to that of real pairs (``evaluate_scenes_text`` gives the mismatched level).
+    prompts next to that of real pairs (``evaluate_scenes_text`` gives the mismatched level). DDIM-``steps`` with
+    ``guidance_scale`` and ``eta`` (its noise per step): the route's own (its card's) unless given.
     """
     import random
 
@@ -692,7 +696,8 @@ def evaluate_scenes(route, judge=None, text_model=None, num_samples: int = 500, 
     for number, (split, (kind, heldout)) in enumerate(CAPSTONE_SPLITS.items()):
         real_images, captions, truth = scenes.make_scenes(num_samples, size, seed=seed + 10 * number, heldout=heldout,
                                                           kind=kind)
-        images = at_size(route(captions, guidance_scale, steps, seed + number, progress).cpu(), size)  # 64 -> 32
+        images = route(captions, guidance_scale, steps, seed + number, progress, eta=eta).cpu()
+        images = at_size(images, size)  # 64 -> 32
         read = scenes.named_objects(judge.read(images))
         verdicts = [scenes.claims_hold(scenes.prompt_claims(scene), found) for scene, found in zip(truth, read)]
         results[f"agreement_{split}"] = round(float(np.mean([v["prompt"] for v in verdicts])), 4)
@@ -727,13 +732,14 @@ def evaluate_scenes(route, judge=None, text_model=None, num_samples: int = 500, 
         "clip_score": round(clip_score(text_model, generated, ids), 2),
         "clip_score_real": round(clip_score(text_model, real, ids), 2),
         "guidance_scale": route.guidance_scale if guidance_scale is None else guidance_scale,
+        "eta": route.eta if eta is None else eta,
         "num_samples_per_split": num_samples, "sampling_steps": steps, "seed": seed,
         "sampling_time_s": round(sampling_time, 1),
     }
 
 
 def report_scenes(loaded, num_samples: int = 500, guidance_scale: float | None = None, steps: int = 50,
-                  seed: int = 0, progress: bool = False) -> dict:
+                  seed: int = 0, progress: bool = False, eta: float | None = None) -> dict:
     """The capstone pipeline (``scenes_latent`` or ``scenes64_latent`` + the autoencoder it requires), judged end to
     end, with the text encoder's own retrieval figures."""
     from . import pipeline, pretrained
@@ -741,7 +747,7 @@ def report_scenes(loaded, num_samples: int = 500, guidance_scale: float | None =
     device = next(loaded.model.parameters()).device
     route = pipeline.with_its_autoencoder(loaded, device)
     text_model = pretrained.load("scenes_text", device).model
-    results = evaluate_scenes(route, None, text_model, num_samples, guidance_scale, steps, seed, progress)
+    results = evaluate_scenes(route, None, text_model, num_samples, guidance_scale, steps, seed, progress, eta)
     retrieval = evaluate_scenes_text(text_model, num_pairs=num_samples)
     return results | {"retrieval_top1": retrieval["retrieval_top1_heldout"],
                       "retrieval_top1_seen": retrieval["retrieval_top1_seen"]}

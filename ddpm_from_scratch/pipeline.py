@@ -36,8 +36,9 @@ from .schedules import NoiseSchedule
 
 def text_to_image(model, schedule, prompts, guidance_scale: float = 3.0, sampler: str = "ddim",
                   steps: int | None = 50, seed: int = 0, batch_size: int = 250,
-                  progress: bool = False) -> torch.Tensor:
+                  progress: bool = False, eta: float = 0.0) -> torch.Tensor:
     """One sample per prompt, (N, *model.sample_shape), on the CPU; one seed fixes them all.
+    ``eta``: DDIM's noise at each step (0: deterministic; 1: as much as DDPM adds, see ``diffusion.ddim_step``).
 
     Images come back clamped to the model's data range ([-1, 1]); latents as they are. An empty
     prompt ("") generates unconditionally (the empty caption the model was trained with);
@@ -58,7 +59,8 @@ def text_to_image(model, schedule, prompts, guidance_scale: float = 3.0, sampler
         text = tokens[start:start + batch_size]
         samples.append(diffusion.sample(model, schedule, len(text), sampler=sampler,
                                         steps=None if sampler == "ddpm" else steps, generator=generator,
-                                        progress=progress, text=text, guidance_scale=guidance_scale).cpu())
+                                        progress=progress, text=text, guidance_scale=guidance_scale,
+                                        eta=eta).cpu())
     samples = torch.cat(samples)
     return samples.clamp(*model.data_range) if model.data_range is not None else samples
 
@@ -157,6 +159,7 @@ class TextToImage:
     schedule: NoiseSchedule
     decoder: object | None = None     # LatentDecoder, SuperResolution, Upsample, or None (pixel space)
     guidance_scale: float = 3.0
+    eta: float = 0.0                  # DDIM's noise per step; a card's "eta" sets it (chapter 07's is 1)
 
     def __post_init__(self):
         wanted = getattr(self.decoder, "expects", lambda: None)()
@@ -165,18 +168,20 @@ class TextToImage:
                              f"{tuple(self.generator.sample_shape)}: they were not made for each other")
 
     def compressed(self, prompts, guidance_scale: float | None = None, steps: int = 50, seed: int = 0,
-                   progress: bool = False, sampler: str = "ddim") -> torch.Tensor:
+                   progress: bool = False, sampler: str = "ddim", eta: float | None = None) -> torch.Tensor:
         """What the generation model draws: a thumbnail, a latent, or (pixel route) the image itself."""
         scale = self.guidance_scale if guidance_scale is None else guidance_scale
-        return text_to_image(self.generator, self.schedule, prompts, scale, sampler, steps, seed, progress=progress)
+        return text_to_image(self.generator, self.schedule, prompts, scale, sampler, steps, seed, progress=progress,
+                             eta=self.eta if eta is None else eta)
 
     def decode(self, compressed: torch.Tensor, seed: int = 0, progress: bool = False) -> torch.Tensor:
         return compressed if self.decoder is None else self.decoder(compressed, seed=seed, progress=progress)
 
     def __call__(self, prompts, guidance_scale: float | None = None, steps: int = 50, seed: int = 0,
-                 progress: bool = False, sampler: str = "ddim") -> torch.Tensor:
+                 progress: bool = False, sampler: str = "ddim", eta: float | None = None) -> torch.Tensor:
         """Images (N, 3, S, S) in [-1, 1], one per prompt."""
-        return self.decode(self.compressed(prompts, guidance_scale, steps, seed, progress, sampler), seed, progress)
+        compressed = self.compressed(prompts, guidance_scale, steps, seed, progress, sampler, eta)
+        return self.decode(compressed, seed, progress)
 
 
 ROUTES = ("scenes", "pixel", "cascade", "latent")  # the first is generate's default
@@ -195,7 +200,7 @@ def latent_route(generator, autoencoder) -> TextToImage:
                               "decoding would divide by the wrong number")
     return TextToImage(generator.model, generator.schedule,
                        LatentDecoder(autoencoder.model, autoencoder.header["scale_factor"]),
-                       generator.card.get("guidance_scale", 3.0))
+                       generator.card.get("guidance_scale", 3.0), generator.card.get("eta", 0.0))
 
 
 def with_its_autoencoder(generator, device=None) -> TextToImage:
@@ -211,7 +216,8 @@ def cascade_route(generator, super_resolution, augmentation_level: int | None = 
     """The thumbnail route from two loaded checkpoints (augmentation level: ``SuperResolution.SAMPLING_LEVEL``)."""
     level = SuperResolution.SAMPLING_LEVEL if augmentation_level is None else augmentation_level
     decoder = SuperResolution(super_resolution.model, super_resolution.schedule, augmentation_level=level)
-    return TextToImage(generator.model, generator.schedule, decoder, generator.card.get("guidance_scale", 3.0))
+    return TextToImage(generator.model, generator.schedule, decoder, generator.card.get("guidance_scale", 3.0),
+                       generator.card.get("eta", 0.0))
 
 
 def load(route: str, device=None, augmentation_level: int | None = None) -> TextToImage:
@@ -228,4 +234,5 @@ def load(route: str, device=None, augmentation_level: int | None = None) -> Text
     pixel = pretrained.load("shapes", device)
     if route == "cascade":
         return cascade_route(pixel, pretrained.load("shapes_sr", device), augmentation_level)
-    return TextToImage(pixel.model, pixel.schedule, None, pixel.card.get("guidance_scale", 3.0))
+    return TextToImage(pixel.model, pixel.schedule, None, pixel.card.get("guidance_scale", 3.0),
+                       pixel.card.get("eta", 0.0))

@@ -42,6 +42,7 @@ class Recipe:
     schedule: NoiseSchedule | None = None    # the noise schedule of a diffusion recipe
     prepare: Callable | None = None          # prepare(model) -> header fields: loads parts trained elsewhere
     measure: Callable | None = None          # measure(model) -> header fields measured after training
+    sampling: dict | None = None             # a text-to-image recipe's sampler on its card: guidance_scale, eta
 
 
 # --- objectives -------------------------------------------------------------------------
@@ -247,6 +248,10 @@ CAPSTONE_GENERATOR = TextUNetConfig(vocabulary=scenes.vocabulary(), max_length=s
                                     train_text_encoder=False)
 CAPSTONE_GENERATOR_TRAINING = TrainConfig(steps=5500, batch_size=256, lr=5e-4, warmup_steps=500, ema_decay=0.999,
                                           checkpoint_every=1000, seed=0)
+# How the capstone's generators sample by default (their cards): DDIM with DDPM's noise at every step (eta = 1)
+# at guidance 5. Measured on the shipped scenes_latent, 100 prompts per split: eta = 1 got the whole prompt right
+# for 0.81 / 0.19 / 0.30 of them, the deterministic eta = 0 for 0.46 / 0.09 / 0.12 (its card's sampler_sweep)
+CAPSTONE_SAMPLING = {"guidance_scale": 5.0, "eta": 1.0}
 
 
 def contrastive_objective(model, batch, generator):
@@ -469,6 +474,7 @@ RECIPES = {
         data=scene_latents_on_the_fly("scenes_autoencoder"), loss=denoising(COSINE), schedule=COSINE,
         prepare=contrastive_text_encoder_and_autoencoder(*CAPSTONE_PARTS["scenes_latent"]),
         evaluate=evaluation.report_scenes,
+        sampling=CAPSTONE_SAMPLING,
         # the shipped run: 5500 steps on one H200 (440 s, bf16); about 7 s a step on a 2-core CPU
         train_config=CAPSTONE_GENERATOR_TRAINING,
     ),
@@ -494,6 +500,7 @@ RECIPES = {
         data=scene_latents_on_the_fly("scenes64_autoencoder"), loss=denoising(COSINE), schedule=COSINE,
         prepare=contrastive_text_encoder_and_autoencoder(*CAPSTONE_PARTS["scenes64_latent"]),
         evaluate=evaluation.report_scenes,
+        sampling=CAPSTONE_SAMPLING,
         train_config=CAPSTONE_GENERATOR_TRAINING,
     ),
     "shapes_sr": Recipe(

@@ -149,6 +149,7 @@ def test_generate_draws_the_capstone_by_default(tmp_path):
                              "--quiet", "--device", "cpu"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "scenes pipeline" in result.stdout
+    assert "eta 1" in result.stdout  # the card's sampler: DDIM with DDPM's noise at every step
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -48,6 +48,7 @@ def test_the_three_capstone_modules_train_on_a_folder_and_generate_from_it(tmp_p
     torch.testing.assert_close(generator.model.text_encoder.state_dict(), text.model.text_encoder.state_dict())
     card = json.loads(runs["scenes_latent"].with_suffix(".json").read_text())
     assert card["data"] == str((tmp_path / "pics").resolve()) and "captioned folder pics (8 images" in card["description"]
+    assert card["eta"] == 1.0 and card["guidance_scale"] == 5.0  # the capstone's sampler (recipes.CAPSTONE_SAMPLING)
     # generating: the shipped autoencoder is not the one it learned, and the error names --autoencoder
     prompt = captions[0]
     assert "--autoencoder" in refused(capsys, "generate", "--checkpoint", str(runs["scenes_latent"]), prompt,
