@@ -585,7 +585,12 @@ def _pair_alignment(model, images, text) -> dict:
 def evaluate_scenes_text(model, num_pairs: int = 500, seed: int = 1) -> dict:
     """The contrastive text encoder: text -> image retrieval among ``num_pairs`` real scenes (top-1; chance
     1 / num_pairs), seen and held-out, and the CLIP-score of real pairs against mismatched ones (the same
-    images with the captions shifted by one): the levels a generator's CLIP-score sits between."""
+    images with the captions shifted by one): the levels a generator's CLIP-score sits between.
+
+    ``rejects_inverted_relation`` / ``rejects_changed_colours``: how often an image's own caption scores above the
+    same caption with its relation inverted / its colours swapped or changed (``scenes.contradiction``; chance
+    0.5), on ``num_pairs`` scenes with a relation and ``num_pairs`` without: does the encoder read relations and
+    which object has which colour, or only which words occur?"""
     from .data import scenes
 
     results = {}
@@ -594,7 +599,31 @@ def evaluate_scenes_text(model, num_pairs: int = 500, seed: int = 1) -> dict:
                                                  heldout=heldout)
         figures = _pair_alignment(model, images, model.tokenizer(captions))
         results |= {f"{name}_{split}": value for name, value in figures.items()}
+        for name, kinds in (("inverted_relation", ("relation", "three")), ("changed_colours", ("single", "count"))):
+            results[f"rejects_{name}_{split}"] = _rejects_contradictions(model, num_pairs, kinds, heldout, seed)
     return results | {"pairs_per_split": num_pairs, "chance_top1": round(1 / num_pairs, 4), "seed": seed}
+
+
+@torch.no_grad()
+def _rejects_contradictions(model, num_scenes: int, kinds: tuple, heldout: bool, seed: int) -> float:
+    import random
+
+    from .data import scenes
+
+    chosen = [scenes.random_scene(random.Random(seed * 1_000_003 + i), heldout=heldout, kind=kinds[i % len(kinds)])
+              for i in range(num_scenes)]
+    rng, own, wrong = random.Random(seed), [], []
+    for scene in chosen:
+        phrasing = rng.getstate()
+        own.append(scenes.caption(scene, rng))
+        wrong.append(scenes.contradicting_caption(scene, phrasing, rng))
+    keep = [i for i, w in enumerate(wrong) if w is not None]
+    model.eval()
+    device = next(model.parameters()).device
+    images = model.encode_image(scenes.render([chosen[i] for i in keep], model.config.image_size).to(device))
+    right = (images * model.encode_text(model.tokenizer([own[i] for i in keep]).to(device))).sum(-1)
+    false = (images * model.encode_text(model.tokenizer([wrong[i] for i in keep]).to(device))).sum(-1)
+    return round((right > false).float().mean().item(), 4)
 
 
 def evaluate_scenes_autoencoder(autoencoder, scale_factor: float | None, judge=None, num_images: int = 1000,

@@ -240,6 +240,12 @@ CAPSTONE_GPU_SIZE = 64  # the `gpu` configuration (scenes64_*): 64x64 scenes, en
 # x0_hat is clipped to this range when sampling: the scaled latents f z of 10,000 scenes reach |f z| = 9.40
 # (0.01% lie beyond 6.4, 0.001% beyond 8; tests/test_capstone.py checks the bound), as chapter 04's LATENT_RANGE
 CAPSTONE_LATENT_RANGE = (-12.0, 12.0)
+# The capstone's text encoder (scenes_text, and scenes_text_hard with hard negatives)
+CAPSTONE_TEXT_ENCODER = ContrastiveConfig(vocabulary=scenes.vocabulary(), max_length=scenes.MAX_CAPTION_WORDS + 1,
+                                          text_dim=64, text_layers=3, text_heads=4, image_size=CAPSTONE_SIZE,
+                                          image_width=16, image_features=256, embed_dim=128)
+CAPSTONE_TEXT_TRAINING = TrainConfig(steps=3000, batch_size=128, lr=1e-3, weight_decay=0.1, warmup_steps=200,
+                                     ema_decay=0.999, checkpoint_every=500, seed=0)
 # The capstone's generator (scenes_latent, and scenes64_latent on the latents of 64x64 scenes): 10.8M parameters
 CAPSTONE_GENERATOR = TextUNetConfig(vocabulary=scenes.vocabulary(), max_length=scenes.MAX_CAPTION_WORDS + 1,
                                     text_dim=64, text_layers=3, text_heads=4, image_channels=8, image_size=8,
@@ -257,6 +263,23 @@ CAPSTONE_SAMPLING = {"guidance_scale": 5.0, "eta": 1.0}
 def contrastive_objective(model, batch, generator):
     """CLIP's loss on a batch of caption-image pairs (``nn.contrastive``); repeated captions are shared matches."""
     return contrastive_loss(model(batch["images"], batch["text"]), batch["text"])
+
+
+def contrastive_objective_with_contradictions(model, batch, generator):
+    """CLIP's loss where each image must also reject its caption with one claim made false (``data.scenes.
+    contradiction``: a relation inverted, colours swapped between objects): hard negatives, as NegCLIP's. Random
+    captions in a batch almost never differ from the right one only in a relation or in which object has which
+    colour, so plain CLIP learns neither; these make it."""
+    images = model.encode_image(batch["images"])
+    logits = model.scale() * images @ model.encode_text(batch["text"]).T
+    wrong = model.scale() * (images * model.encode_text(batch["contradiction"])).sum(-1, keepdim=True)
+    wrong = torch.where(batch["contradicts"][:, None], wrong, -1e4)  # none could be made: no negative
+    return contrastive_loss(logits, batch["text"], wrong)
+
+
+def scene_pairs_with_contradictions(model, seed):
+    """``scene_pairs`` and, for each image, its caption with one claim made false."""
+    return scenes.pairs_batches(model.tokenizer, model.config.image_size, contradictions=True)
 
 
 def scene_reading_loss(model, batch, generator):
@@ -353,7 +376,7 @@ def scene_latents_on_the_fly(autoencoder_recipe: str, drop_caption: float = 0.1)
 
 # each capstone generator and the recipes of the two modules it is built on (text encoder, autoencoder)
 CAPSTONE_PARTS = {"scenes_latent": ("scenes_text", "scenes_autoencoder"),
-                  "scenes64_latent": ("scenes_text", "scenes64_autoencoder")}
+                  "scenes64_latent": ("scenes_text_hard", "scenes64_autoencoder")}  # reads relations better
 
 RECIPES = {
     "moons": Recipe(
@@ -449,12 +472,20 @@ RECIPES = {
         name="scenes_text",
         description="text encoder trained alone, contrastively against an image encoder on captioned 32x32 scenes "
                     "(CLIP-style; chapter 07's first module)",
-        model_config=ContrastiveConfig(vocabulary=scenes.vocabulary(), max_length=scenes.MAX_CAPTION_WORDS + 1,
-                                       text_dim=64, text_layers=3, text_heads=4, image_size=CAPSTONE_SIZE,
-                                       image_width=16, image_features=256, embed_dim=128),
+        model_config=CAPSTONE_TEXT_ENCODER,
         data=scene_pairs, loss=contrastive_objective, evaluate=evaluation.report_scenes_text,
-        train_config=TrainConfig(steps=3000, batch_size=128, lr=1e-3, weight_decay=0.1, warmup_steps=200,
-                                 ema_decay=0.999, checkpoint_every=500, seed=0),
+        train_config=CAPSTONE_TEXT_TRAINING,
+    ),
+    "scenes_text_hard": Recipe(
+        name="scenes_text_hard",
+        description="scenes_text trained with hard negatives: each image must also reject its caption with one "
+                    "claim made false (a relation inverted, colours swapped between objects), so that the text "
+                    "encoder reads relations and which object has which colour (the text encoder of the `gpu` "
+                    "configuration, scenes64_latent)",
+        model_config=CAPSTONE_TEXT_ENCODER,
+        data=scene_pairs_with_contradictions, loss=contrastive_objective_with_contradictions,
+        evaluate=evaluation.report_scenes_text,
+        train_config=CAPSTONE_TEXT_TRAINING,
     ),
     "scenes_autoencoder": Recipe(
         name="scenes_autoencoder",
@@ -495,7 +526,7 @@ RECIPES = {
     "scenes64_latent": Recipe(
         name="scenes64_latent",
         description="text-to-image capstone at 64x64 (chapter 07, `gpu` configuration): scenes_latent's U-Net on the "
-                    "8x8x8 latents of scenes64_autoencoder",
+                    "8x8x8 latents of scenes64_autoencoder, reading captions through scenes_text_hard",
         model_config=CAPSTONE_GENERATOR,
         data=scene_latents_on_the_fly("scenes64_autoencoder"), loss=denoising(COSINE), schedule=COSINE,
         prepare=contrastive_text_encoder_and_autoencoder(*CAPSTONE_PARTS["scenes64_latent"]),
@@ -558,6 +589,8 @@ def on_folder(recipe: Recipe, folder, image_size: int | None = None, text_encode
         raise ValueError(f"recipe {recipe.name!r} cannot train on a captioned folder; the capstone's recipes can: "
                          f"{', '.join(FOLDER_RECIPES)}")
     config, parts = recipe.model_config, CAPSTONE_PARTS.get(recipe.name)
+    # a folder's captions follow no grammar that a rule could contradict: its generator reads the plain encoder
+    parts = parts and tuple("scenes_text" if part == "scenes_text_hard" else part for part in parts)
     if parts:  # the generator: its two modules must have been trained on this folder first
         files = []
         for part, given, option in zip(parts, (text_encoder, autoencoder), ("--text-encoder", "--autoencoder")):

@@ -32,6 +32,18 @@ def test_identical_captions_are_matches_for_both_images():
     assert contrastive_loss(swapped).item() > contrastive_loss(logits).item() + 1
 
 
+def test_hard_negatives_join_each_image_s_choices_and_nothing_else():
+    logits = torch.randn(4, 4, generator=torch.Generator().manual_seed(1))
+    negatives = torch.randn(4, 1, generator=torch.Generator().manual_seed(2))
+    by_hand = 0.0
+    for i in range(4):  # image i picks its caption among 4 + its own wrong one; captions pick among 4 images
+        by_hand -= torch.cat([logits[i], negatives[i]]).log_softmax(0)[i] / 8 + logits[:, i].log_softmax(0)[i] / 8
+    assert contrastive_loss(logits, None, negatives).item() == pytest.approx(by_hand.item(), rel=1e-6)
+    # a negative far below every caption changes nothing: how a batch marks "no contradiction could be made"
+    far = torch.full((4, 1), -1e4)
+    assert contrastive_loss(logits, None, far).item() == pytest.approx(contrastive_loss(logits).item(), rel=1e-6)
+
+
 def test_encoders_give_unit_vectors_and_logits_are_scaled_cosines():
     torch.manual_seed(0)
     model = ContrastiveTextImage(CONFIG)

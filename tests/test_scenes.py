@@ -290,3 +290,35 @@ def test_batch_samplers_give_training_scenes_with_dropped_captions_and_the_judge
     shown = {(scenes.SHAPES[s], tuple(scenes.COLOURS)[c])
              for s, c in zip(labelled["shape"][present].tolist(), labelled["colour"][present].tolist())}
     assert {(shape, colour) for colour, shape in scenes.HELDOUT_PAIRS} <= shown  # the judge sees them all
+
+
+def test_a_contradiction_makes_exactly_the_caption_false_and_never_a_held_out_combination():
+    """The hard negatives of scenes_text_hard: the original caption's claims hold for the scene, the
+    contradiction's do not; a relation is inverted where there is one, else colours change; nothing held out."""
+    rng = random.Random(0)
+    made = 0
+    for scene in scenes.random_scenes(400, 3, heldout=False):
+        false = scenes.contradiction(scene, rng)
+        if false is None:
+            continue
+        made += 1
+        assert not false.heldout and false.objects is not None
+        assert scenes.claims_hold(scenes.prompt_claims(scene), scene.objects)["prompt"]
+        assert not scenes.claims_hold(scenes.prompt_claims(false), scene.objects)["prompt"]
+        if scene.relations:  # the same objects, one relation turned round
+            assert false.objects == scene.objects and false.relations != scene.relations
+        else:
+            assert [o.shape for o in false.objects] == [o.shape for o in scene.objects]
+            assert [o.colour for o in false.objects] != [o.colour for o in scene.objects]
+    assert made >= 390  # None only when every colour change would make a held-out pair
+
+
+def test_contradicting_captions_use_the_same_words_but_the_changed_ones():
+    tokenizer = Tokenizer(scenes.vocabulary(), scenes.MAX_CAPTION_WORDS + 1)
+    batch = scenes.pairs_batches(tokenizer, 16, contradictions=True)(64, torch.Generator().manual_seed(0))
+    assert batch["contradiction"].shape == batch["text"].shape and batch["contradicts"].float().mean() > 0.95
+    same_words = [set(tokenizer.decode(a).split()) ^ set(tokenizer.decode(b).split())
+                  for a, b in zip(batch["text"], batch["contradiction"])]
+    assert sum(len(diff) <= 4 for diff in same_words) >= 48  # most differ in a word or two (phrasing may reorder)
+    again = scenes.pairs_batches(tokenizer, 16)(64, torch.Generator().manual_seed(0))
+    assert torch.equal(again["text"], batch["text"])  # the captions themselves are those of plain pairs

@@ -429,6 +429,42 @@ def caption(scene: Scene, rng: random.Random) -> str:
     return template.format(**words)
 
 
+def contradiction(scene: Scene, rng: random.Random) -> Scene | None:
+    """The scene with one claim of its caption turned false, for captions a text encoder must learn to reject
+    (hard negatives): a stated relation inverted ("A left of B" -> "A right of B"); else, with objects of two
+    colours, the colours swapped between them (binding: "a red circle and a blue square" -> "a blue circle and a
+    red square"); else the prompted colour changed. A colour change never makes a held-out combination (so a
+    training scene's contradiction is a training scene too); None if every one would. Captioned with the same random choices as the scene's own caption, the two differ only in
+    the words that changed (``pairs_batches``)."""
+    objects = list(scene.objects)
+    if scene.relations:
+        relations = list(scene.relations)
+        i = rng.randrange(len(relations))
+        a, relation, b = relations[i]
+        relations[i] = (a, INVERSE[relation], b)
+        return Scene(scene.background, scene.objects, tuple(relations), scene.kind)
+    colours = list(dict.fromkeys(o.colour for o in objects))
+    swaps = [dict(zip(colours[:2], colours[1::-1]))] if len(colours) >= 2 else []
+    swaps += [{colours[0]: c} for c in rng.sample(sorted(set(COLOURS) - set(colours)), len(COLOURS) - len(colours))]
+    for swap in swaps:
+        changed = tuple(SceneObject(o.shape, swap.get(o.colour, o.colour), o.size, o.x, o.y) for o in objects)
+        if not is_heldout(changed):
+            return Scene(scene.background, changed, scene.relations, scene.kind)
+    return None
+
+
+def contradicting_caption(scene: Scene, phrasing: tuple, rng: random.Random) -> str | None:
+    """A caption of ``contradiction(scene, rng)`` phrased with the random choices that followed ``phrasing`` (the
+    ``getstate()`` of the generator that phrased the scene's own caption, taken just before): the two captions
+    then differ only in the changed words (or in order, where a changed word shifts the later choices)."""
+    false = contradiction(scene, rng)
+    if false is None:
+        return None
+    same_choices = random.Random()
+    same_choices.setstate(phrasing)
+    return caption(false, same_choices)
+
+
 def vocabulary() -> tuple:
     """Every word a caption can contain, sorted (what the tokenizer is built from), as nn.text.words_in reads them."""
     texts = [t for templates in TEMPLATES.values() for t in templates]
@@ -790,14 +826,25 @@ def captioned_batches(tokenizer, image_size: int = 32, drop_caption: float = 0.1
     return sample_batch
 
 
-def pairs_batches(tokenizer, image_size: int = 32, device=None):
+def pairs_batches(tokenizer, image_size: int = 32, device=None, contradictions: bool = False):
     """A batch sampler for contrastive text-image training (a CLIP-style text encoder):
-    {"images", "text"}, each image with one phrasing of its own caption, training scenes only."""
+    {"images", "text"}, each image with one phrasing of its own caption, training scenes only. With
+    ``contradictions``, also "contradiction": for each image a caption in the same words with one claim made
+    false (``contradiction``; the scene's own caption again where none can be made, masked by ``"contradicts"``)."""
     def sample_batch(batch_size, generator):
         rng = _rng_from(generator)
         scenes = random_scenes(batch_size, rng, heldout=False)
-        return {"images": render(scenes, image_size, device=device),
-                "text": tokenizer([caption(scene, rng) for scene in scenes]).to(device)}
+        batch = {"images": render(scenes, image_size, device=device)}
+        states, captions = [], []
+        for scene in scenes:
+            states.append(rng.getstate())
+            captions.append(caption(scene, rng))
+        batch["text"] = tokenizer(captions).to(device)
+        if contradictions:  # drawn after the captions, which stay those of plain pairs
+            wrong = [contradicting_caption(scene, state, rng) or own for scene, state, own in zip(scenes, states, captions)]
+            batch["contradiction"] = tokenizer(wrong).to(device)
+            batch["contradicts"] = (batch["contradiction"] != batch["text"]).any(1)
+        return batch
 
     return sample_batch
 

@@ -73,11 +73,13 @@ class ContrastiveTextImage(nn.Module):
         """Images (B, C, S, S) in [-1, 1] -> unit vectors (B, embed_dim)."""
         return F.normalize(self.image_encoder(images), dim=-1)
 
+    def scale(self) -> torch.Tensor:
+        return self.logit_scale.clamp(max=math.log(100)).exp()  # s; CLIP caps it at 100
+
     def forward(self, images: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         if images.shape[0] != text.shape[0]:
             raise ValueError(f"{images.shape[0]} images but {text.shape[0]} captions: the pairs must line up")
-        scale = self.logit_scale.clamp(max=math.log(100)).exp()  # CLIP caps s at 100
-        return scale * self.encode_image(images) @ self.encode_text(text).T  # (B images, B captions)
+        return self.scale() * self.encode_image(images) @ self.encode_text(text).T  # (B images, B captions)
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         saved = state_dict.get("vocabulary_checksum")
@@ -87,15 +89,21 @@ class ContrastiveTextImage(nn.Module):
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
 
-def contrastive_loss(logits: torch.Tensor, text: torch.Tensor | None = None) -> torch.Tensor:
+def contrastive_loss(logits: torch.Tensor, text: torch.Tensor | None = None,
+                     negatives: torch.Tensor | None = None) -> torch.Tensor:
     """The symmetric cross-entropy of CLIP on logits (B images, B captions); pair i is the match of row i.
 
     With ``text`` (the token ids), captions identical to caption j are matches too: row i's target
     spreads evenly over every caption equal to caption i (and likewise for the columns).
+    ``negatives`` (B, K): logits of image i against K more captions that are all wrong for it, hard
+    negatives (NegCLIP, Yuksekgonul et al. 2023), added to the choices of row i only.
     """
     if text is None:
         targets = torch.eye(len(logits), device=logits.device)
     else:
         targets = (text[:, None, :] == text[None, :, :]).all(-1).float()  # same ids = same caption
     targets = targets / targets.sum(1, keepdim=True)  # symmetric: the same spread for the images and the captions
-    return 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets))
+    rows, row_targets = logits, targets
+    if negatives is not None:  # image i chooses among the B captions and its K wrong ones (target 0)
+        rows, row_targets = torch.cat([logits, negatives], 1), F.pad(targets, (0, negatives.shape[1]))
+    return 0.5 * (F.cross_entropy(rows, row_targets) + F.cross_entropy(logits.T, targets))
