@@ -434,8 +434,9 @@ def contradiction(scene: Scene, rng: random.Random) -> Scene | None:
     (hard negatives): a stated relation inverted ("A left of B" -> "A right of B"); else, with objects of two
     colours, the colours swapped between them (binding: "a red circle and a blue square" -> "a blue circle and a
     red square"); else the prompted colour changed. A colour change never makes a held-out combination (so a
-    training scene's contradiction is a training scene too); None if every one would. Captioned with the same random choices as the scene's own caption, the two differ only in
-    the words that changed (``pairs_batches``)."""
+    training scene's contradiction is a training scene too); None if every one would. Captioned with the same
+    random choices as the scene's own caption, the two differ only in the words that changed
+    (``contradicting_caption``)."""
     objects = list(scene.objects)
     if scene.relations:
         relations = list(scene.relations)
@@ -841,7 +842,8 @@ def pairs_batches(tokenizer, image_size: int = 32, device=None, contradictions: 
             captions.append(caption(scene, rng))
         batch["text"] = tokenizer(captions).to(device)
         if contradictions:  # drawn after the captions, which stay those of plain pairs
-            wrong = [contradicting_caption(scene, state, rng) or own for scene, state, own in zip(scenes, states, captions)]
+            wrong = [contradicting_caption(scene, state, rng) or own
+                     for scene, state, own in zip(scenes, states, captions)]
             batch["contradiction"] = tokenizer(wrong).to(device)
             batch["contradicts"] = (batch["contradiction"] != batch["text"]).any(1)
         return batch
