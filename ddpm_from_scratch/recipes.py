@@ -266,15 +266,18 @@ def contrastive_objective(model, batch, generator):
 
 
 def contrastive_objective_with_contradictions(model, batch, generator):
-    """CLIP's loss where each image must also reject its caption with one claim made false (``data.scenes.
-    contradiction``: a relation inverted, colours swapped between objects): hard negatives, as NegCLIP's. Random
-    captions in a batch almost never differ from the right one only in a relation or in which object has which
-    colour, so plain CLIP learns neither; these make it."""
+    """CLIP's loss where each image must also reject its own caption with one
+    claim made false (``data.scenes.contradiction``): hard negatives, as in
+    NegCLIP. Random captions in a batch almost never differ from the right one
+    only in a relation, so plain CLIP has no reason to learn relations."""
     images = model.encode_image(batch["images"])
-    logits = model.scale() * images @ model.encode_text(batch["text"]).T
-    wrong = model.scale() * (images * model.encode_text(batch["contradiction"])).sum(-1, keepdim=True)
-    wrong = torch.where(batch["contradicts"][:, None], wrong, -1e4)  # none could be made: no negative
-    return contrastive_loss(logits, batch["text"], wrong)
+    captions = model.encode_text(batch["text"])
+    wrong = model.encode_text(batch["contradiction"])
+    logits = model.scale() * images @ captions.T          # (B, B), as CLIP
+    negatives = model.scale() * (images * wrong).sum(-1)  # image i, its wrong one
+    # where no contradiction could be made, a logit that never wins
+    negatives = torch.where(batch["contradicts"], negatives, -1e4)
+    return contrastive_loss(logits, batch["text"], negatives[:, None])
 
 
 def scene_pairs_with_contradictions(model, seed):
