@@ -315,8 +315,7 @@ def cmd_generate(args) -> None:
         elif route_name == "cascade":
             route = pipeline.cascade_route(generator, pretrained.load("shapes_sr", device))
         else:
-            route = pipeline.TextToImage(generator.model, generator.schedule, None,
-                                         generator.card.get("guidance_scale", 3.0), generator.card.get("eta", 0.0))
+            route = pipeline.route_from_card(generator)
     else:
         route_name = args.pipeline or pipeline.ROUTES[0]
         try:

@@ -612,11 +612,7 @@ def _rejects_contradictions(model, num_scenes: int, kinds: tuple, heldout: bool,
 
     chosen = [scenes.random_scene(random.Random(seed * 1_000_003 + i), heldout=heldout, kind=kinds[i % len(kinds)])
               for i in range(num_scenes)]
-    rng, own, wrong = random.Random(seed), [], []
-    for scene in chosen:
-        phrasing = rng.getstate()
-        own.append(scenes.caption(scene, rng))
-        wrong.append(scenes.contradicting_caption(scene, phrasing, rng))
+    own, wrong = scenes.captions_and_contradictions(chosen, random.Random(seed))
     keep = [i for i, w in enumerate(wrong) if w is not None]
     model.eval()
     device = next(model.parameters()).device

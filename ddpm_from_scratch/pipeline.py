@@ -187,6 +187,14 @@ class TextToImage:
 ROUTES = ("scenes", "pixel", "cascade", "latent")  # the first is generate's default
 
 
+def route_from_card(generator, decoder=None) -> TextToImage:
+    """A loaded text-to-image checkpoint (``pretrained.Pretrained``) and a decoder, sampled as its card says
+    (its ``guidance_scale`` and ``eta``; 3 and 0 where the card names none)."""
+    card = generator.card
+    return TextToImage(generator.model, generator.schedule, decoder, card.get("guidance_scale", 3.0),
+                       card.get("eta", 0.0))
+
+
 def latent_route(generator, autoencoder) -> TextToImage:
     """The latent route from two loaded checkpoints (``pretrained.Pretrained``), checked to belong together:
     the generator must name this autoencoder in its ``requires`` and carry its scale factor."""
@@ -198,9 +206,7 @@ def latent_route(generator, autoencoder) -> TextToImage:
         raise CheckpointError(f"{generator.path} was trained on latents scaled by {generator.header.get('scale_factor')}, "
                               f"but {autoencoder.path} has scale factor {autoencoder.header.get('scale_factor')}: "
                               "decoding would divide by the wrong number")
-    return TextToImage(generator.model, generator.schedule,
-                       LatentDecoder(autoencoder.model, autoencoder.header["scale_factor"]),
-                       generator.card.get("guidance_scale", 3.0), generator.card.get("eta", 0.0))
+    return route_from_card(generator, LatentDecoder(autoencoder.model, autoencoder.header["scale_factor"]))
 
 
 def with_its_autoencoder(generator, device=None) -> TextToImage:
@@ -216,8 +222,7 @@ def cascade_route(generator, super_resolution, augmentation_level: int | None = 
     """The thumbnail route from two loaded checkpoints (augmentation level: ``SuperResolution.SAMPLING_LEVEL``)."""
     level = SuperResolution.SAMPLING_LEVEL if augmentation_level is None else augmentation_level
     decoder = SuperResolution(super_resolution.model, super_resolution.schedule, augmentation_level=level)
-    return TextToImage(generator.model, generator.schedule, decoder, generator.card.get("guidance_scale", 3.0),
-                       generator.card.get("eta", 0.0))
+    return route_from_card(generator, decoder)
 
 
 def load(route: str, device=None, augmentation_level: int | None = None) -> TextToImage:
@@ -234,5 +239,4 @@ def load(route: str, device=None, augmentation_level: int | None = None) -> Text
     pixel = pretrained.load("shapes", device)
     if route == "cascade":
         return cascade_route(pixel, pretrained.load("shapes_sr", device), augmentation_level)
-    return TextToImage(pixel.model, pixel.schedule, None, pixel.card.get("guidance_scale", 3.0),
-                       pixel.card.get("eta", 0.0))
+    return route_from_card(pixel)

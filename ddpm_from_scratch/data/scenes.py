@@ -466,6 +466,18 @@ def contradicting_caption(scene: Scene, phrasing: tuple, rng: random.Random) -> 
     return caption(false, same_choices)
 
 
+def captions_and_contradictions(scenes: list, rng: random.Random, contradict: bool = True) -> tuple:
+    """One random phrasing per scene, and (``contradict``) each one's ``contradicting_caption`` (None where none
+    can be made), drawn after all the captions: the captions are those ``contradict=False`` gives."""
+    states, captions = [], []
+    for scene in scenes:
+        states.append(rng.getstate())
+        captions.append(caption(scene, rng))
+    if not contradict:
+        return captions, None
+    return captions, [contradicting_caption(scene, state, rng) for scene, state in zip(scenes, states)]
+
+
 def vocabulary() -> tuple:
     """Every word a caption can contain, sorted (what the tokenizer is built from), as nn.text.words_in reads them."""
     texts = [t for templates in TEMPLATES.values() for t in templates]
@@ -836,14 +848,10 @@ def pairs_batches(tokenizer, image_size: int = 32, device=None, contradictions: 
         rng = _rng_from(generator)
         scenes = random_scenes(batch_size, rng, heldout=False)
         batch = {"images": render(scenes, image_size, device=device)}
-        states, captions = [], []
-        for scene in scenes:
-            states.append(rng.getstate())
-            captions.append(caption(scene, rng))
+        captions, wrong = captions_and_contradictions(scenes, rng, contradictions)
         batch["text"] = tokenizer(captions).to(device)
-        if contradictions:  # drawn after the captions, which stay those of plain pairs
-            wrong = [contradicting_caption(scene, state, rng) or own
-                     for scene, state, own in zip(scenes, states, captions)]
+        if contradictions:
+            wrong = [false or own for false, own in zip(wrong, captions)]
             batch["contradiction"] = tokenizer(wrong).to(device)
             batch["contradicts"] = (batch["contradiction"] != batch["text"]).any(1)
         return batch
