@@ -32,10 +32,22 @@ class UsageError(Exception):
     """A mistake on the command line: printed as one line, exit status 2."""
 
 
+def cpu_model() -> str:
+    """The CPU's model name ("AMD EPYC 9B14", "Intel(R) Xeon(R) Processor"), else its architecture: CPU kernels
+    differ by model, so bit-for-bit reproduction holds on one model, not across them."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _hardware(device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    return f"{cpu_model()} CPU, {torch.get_num_threads()} threads"
 
 
 def _device(args) -> torch.device:
@@ -158,9 +170,10 @@ def _train(args, recipe, device, rank: int, world_size: int) -> None:
         "threads": torch.get_num_threads(),
         "precision": "bf16 autocast" if device.type == "cuda" and trainer.config.bf16 else "float32",
         "torch": torch.__version__,
-        "reproducibility": (f"the command reproduces these weights bit for bit on a CPU with torch {torch.__version__} "
-                            f"and {torch.get_num_threads()} thread(s); another thread count, device or torch version "
-                            "sums in another order and gives other weights of the same quality"
+        "reproducibility": (f"the command reproduces these weights bit for bit on this CPU model with torch "
+                            f"{torch.__version__} and {torch.get_num_threads()} thread(s); another CPU model, thread "
+                            "count, device or torch version sums in another order and gives other weights of the same "
+                            "quality"
                             if device.type == "cpu" else
                             f"trained on {device.type}, whose kernels may sum in a different order from run to run: "
                             "a rerun gives weights of the same quality, not the same bits"),

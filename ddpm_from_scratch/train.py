@@ -223,10 +223,10 @@ def _divisors(n: int) -> list:
 
 
 def _to_device(batch, device):
-    """Copy a batch to the device; from pinned memory (the workers' batches on CUDA) without waiting for the copy."""
-    if isinstance(batch, dict):
-        return {key: x.to(device, non_blocking=True) for key, x in batch.items()}
-    return batch.to(device, non_blocking=True)
+    """Copy a batch's tensors to the device (anything else, e.g. scenes that ``finish`` renders there, stays as it is);
+    from pinned memory (the workers' batches on CUDA) without waiting for the copy."""
+    move = lambda x: x.to(device, non_blocking=True) if torch.is_tensor(x) else x
+    return {key: move(x) for key, x in batch.items()} if isinstance(batch, dict) else move(batch)
 
 
 class Trainer:

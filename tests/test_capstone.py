@@ -76,11 +76,11 @@ def test_the_shipped_text_encoder_retrieves_images_from_captions(text_model):
 
 def test_hard_negatives_teach_the_text_encoder_relations_that_the_plain_loss_leaves_at_chance(text_model):
     """200 scenes with relations: how often does an image's own caption score above the same caption with its
-    relation turned round? The cards measure 0.48 (plain) and 0.69 (hard negatives) on 500."""
+    relation turned round? The cards measure 0.48 (plain) and 0.98 (hard negatives) on 500."""
     hard = pretrained.load("scenes_text_hard", "cpu").model
     plain = evaluation._rejects_contradictions(text_model, 200, ("relation", "three"), False, seed=2)
     taught = evaluation._rejects_contradictions(hard, 200, ("relation", "three"), False, seed=2)
-    assert plain < 0.6 and taught > plain + 0.1, (plain, taught)
+    assert plain < 0.6 and taught > 0.9, (plain, taught)
     assert recipes.CAPSTONE_PARTS["scenes64_latent"][0] == "scenes_text_hard"
 
 
@@ -163,3 +163,22 @@ def test_the_shipped_generator_draws_the_prompted_colour_far_more_often_than_cha
     found = scenes.named_objects(judge.read(images))
     right = sum(any(o["colour"] == scene.objects[0].colour for o in objects) for scene, objects in zip(truth, found))
     assert right >= 6, right
+
+
+def test_the_generator_s_scenes_are_rendered_where_it_trains_and_cross_worker_processes_intact(text_model):
+    """scenes_latent's data: worker processes draw scenes and captions (no pixels), ``finish`` renders and encodes
+    them on the training device. A batch drawn in a worker process (through the DataLoader that data_workers
+    uses) is the batch drawn in this one: the same scenes, captions and latents."""
+    from types import SimpleNamespace
+
+    from ddpm_from_scratch.train import _DrawnAhead, _stream_seed
+
+    data = recipes.get_recipe("scenes_latent").data(SimpleNamespace(tokenizer=text_model.tokenizer), 0)
+    loader = torch.utils.data.DataLoader(_DrawnAhead(data.draw, 0, 0, range(1), 4), batch_size=None, num_workers=1,
+                                         multiprocessing_context="fork")
+    (key, in_worker), = [batch for _, batch in zip(range(1), loader)]
+    here = data.draw(4, torch.Generator().manual_seed(_stream_seed(0, 0, 0, 0)))
+    assert list(key) == [0, 0] and "images" not in here
+    assert in_worker["scenes"] == here["scenes"] and torch.equal(in_worker["text"], here["text"])
+    finished = [data.finish(batch, torch.Generator().manual_seed(1)) for batch in (in_worker, here)]
+    assert torch.equal(finished[0]["x0"], finished[1]["x0"]) and finished[0]["x0"].shape == (4, 8, 8, 8)

@@ -44,6 +44,34 @@ def test_hard_negatives_join_each_image_s_choices_and_nothing_else():
     assert contrastive_loss(logits, None, far).item() == pytest.approx(contrastive_loss(logits).item(), rel=1e-6)
 
 
+def test_the_hard_negative_objective_adds_the_two_way_choice_of_the_images_that_have_a_contradiction():
+    """scenes_text_hard's objective, written out on fixed unit vectors: CLIP's loss with each image's wrong caption
+    among its choices, plus HARD_NEGATIVE_WEIGHT times -log p(own | own, wrong) averaged over the images that
+    have a contradiction; an image without one adds nothing."""
+    from types import SimpleNamespace
+
+    from ddpm_from_scratch import recipes
+
+    g = torch.Generator().manual_seed(3)
+    images, captions, wrong = (F.normalize(torch.randn(4, 8, generator=g), dim=-1) for _ in range(3))
+    text, contradiction = torch.arange(4)[:, None] + 2, torch.arange(4)[:, None] + 7  # all different captions
+    made = torch.tensor([True, False, True, True])
+    model = SimpleNamespace(encode_image=lambda x: x, scale=lambda: torch.tensor(10.0),
+                            encode_text=lambda ids: captions if ids is text else wrong)
+    batch = {"images": images, "text": text, "contradiction": contradiction, "contradicts": made}
+    logits, own_wrong = 10 * images @ captions.T, 10 * (images * wrong).sum(-1)
+    by_hand, two_way = 0.0, 0.0
+    for i in range(4):
+        row = torch.cat([logits[i], own_wrong[i:i + 1]]) if made[i] else logits[i]
+        by_hand -= row.log_softmax(0)[i] / 8 + logits[:, i].log_softmax(0)[i] / 8
+        if made[i]:  # the two-way choice: own caption or its contradiction
+            two_way -= torch.stack([logits[i, i], own_wrong[i]]).log_softmax(0)[0] / 3
+    expected = by_hand + recipes.HARD_NEGATIVE_WEIGHT * two_way
+    got = recipes.contrastive_objective_with_contradictions(model, batch, None)
+    assert got.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert recipes.HARD_NEGATIVE_WEIGHT > 0
+
+
 def test_encoders_give_unit_vectors_and_logits_are_scaled_cosines():
     torch.manual_seed(0)
     model = ContrastiveTextImage(CONFIG)

@@ -175,9 +175,10 @@ def test_imports_point_one_way(part, forbidden):
                     f"{path.relative_to(PACKAGE)} imports {name}"
 
 
-# Computed once, on this project's 2-core CPU with 2 torch threads and torch 2.13.0, by running exactly the code
-# below; a change to the recipe's seeding, data, model or trainer changes it.
-SHAPES32_CLASSIFIER_STEP_200 = "9170c43411b2b0de"
+# Computed once per CPU model, on this project's 2-core machines with 2 torch threads and torch 2.13.0, by running
+# exactly the code below; a change to the recipe's seeding, data, model or trainer changes it. CPU kernels differ by
+# model (the shipped checkpoint was trained on the AMD EPYC), so the bits are reproducible on one model only.
+SHAPES32_CLASSIFIER_STEP_200 = {"AMD EPYC": "9170c43411b2b0de", "Intel(R) Xeon(R)": "a5e94d280ba0bb91"}
 
 
 def test_the_shipped_32px_judge_s_recipe_reproduces_its_first_200_steps_bit_for_bit():
@@ -193,4 +194,9 @@ def test_the_shipped_32px_judge_s_recipe_reproduces_its_first_200_steps_bit_for_
     finally:
         torch.set_num_threads(threads)
     assert card["seed"] == recipes.get_recipe("shapes32_classifier").train_config.seed
-    assert fingerprint(trainer.model.state_dict()) == SHAPES32_CLASSIFIER_STEP_200
+    cpu = cli.cpu_model()
+    expected = [bits for model, bits in SHAPES32_CLASSIFIER_STEP_200.items() if cpu.startswith(model)]
+    if not expected:
+        pytest.skip(f"no fingerprint recorded for this CPU model ({cpu}); "
+                    f"record {fingerprint(trainer.model.state_dict())} for it")
+    assert fingerprint(trainer.model.state_dict()) == expected[0]
