@@ -271,23 +271,27 @@ def contrastive_objective(model, batch, generator):
 
 
 def contrastive_objective_with_contradictions(model, batch, generator):
-    """CLIP's loss where each image must also reject its own caption with one
-    claim made false (``data.scenes.contradiction``): hard negatives, as in
-    NegCLIP. Random captions in a batch almost never differ from the right one
-    only in a relation, so plain CLIP has no reason to learn relations. One
-    wrong caption among B + 1 choices weighs little in CLIP's loss, so the
-    two-way choice, own caption or its contradiction, is added on its own."""
+    """CLIP's loss where each image must also reject its own caption with
+    one claim made false (``data.scenes.contradiction``): hard negatives,
+    as in NegCLIP. Random captions in a batch almost never differ from the
+    right one only in a relation, so plain CLIP has no reason to learn
+    relations. One wrong caption among B + 1 choices weighs little in
+    CLIP's loss, so the two-way choice, own caption or its contradiction,
+    is added on its own."""
     images = model.encode_image(batch["images"])
     captions = model.encode_text(batch["text"])
     wrong = model.encode_text(batch["contradiction"])
-    logits = model.scale() * images @ captions.T          # (B, B), as CLIP
-    negatives = model.scale() * (images * wrong).sum(-1)  # image i, its wrong one
-    made = batch["contradicts"]  # False where no contradiction could be made:
-    negatives = torch.where(made, negatives, -1e4)  # there, a logit never chosen
+    logits = model.scale() * images @ captions.T  # (B, B), as CLIP
+    # image i against its wrong caption; where none could be made
+    # (contradicts is False), a logit that is never chosen
+    made = batch["contradicts"]
+    negatives = model.scale() * (images * wrong).sum(-1)
+    negatives = torch.where(made, negatives, -1e4)
     clip = contrastive_loss(logits, batch["text"], negatives[:, None])
-    # -log p(own | own, wrong) = softplus(wrong - own), over the images with one
+    # -log p(own | own, wrong) = softplus(wrong - own), images with one
     two_way = F.softplus(negatives - logits.diagonal())[made]
-    return clip + HARD_NEGATIVE_WEIGHT * two_way.sum() / made.sum().clamp(min=1)
+    weight = HARD_NEGATIVE_WEIGHT / made.sum().clamp(min=1)
+    return clip + weight * two_way.sum()
 
 
 def scene_pairs_with_contradictions(model, seed):
