@@ -290,8 +290,8 @@ def contrastive_objective_with_contradictions(model, batch, generator):
     clip = contrastive_loss(logits, batch["text"], negatives[:, None])
     # -log p(own | own, wrong) = softplus(wrong - own), images with one
     two_way = F.softplus(negatives - logits.diagonal())[made]
-    weight = HARD_NEGATIVE_WEIGHT / made.sum().clamp(min=1)
-    return clip + weight * two_way.sum()
+    two_way = HARD_NEGATIVE_WEIGHT * two_way.sum() / made.sum().clamp(min=1)
+    return clip + two_way
 
 
 def scene_pairs_with_contradictions(model, seed):
