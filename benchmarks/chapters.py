@@ -2,6 +2,7 @@
 
     python benchmarks/chapters.py --budget smoke cpu      # prints one line per notebook and budget
     python benchmarks/chapters.py --budget cpu --only 03   # only the notebooks whose name contains "03"
+    python benchmarks/chapters.py --budget cpu --only 04 --slowest 8   # and where its time went, by cell
     python benchmarks/chapters.py --budget smoke cpu --write   # also store them where the chapters read them
     python benchmarks/chapters.py --budget gpu --plain --parallel --json times.json   # a GPU box, no Jupyter
     python benchmarks/chapters.py --merge times.json       # store times measured elsewhere
@@ -21,7 +22,6 @@ import concurrent.futures
 import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RUN_TIMES = ROOT / "ddpm_from_scratch" / "run_times.json"
 
 
-def time_notebook(path: Path, budget: str) -> float:
+def time_notebook(path: Path, budget: str, slowest: int = 0) -> float:
     import nbformat
     from nbclient import NotebookClient
 
@@ -39,7 +39,15 @@ def time_notebook(path: Path, budget: str) -> float:
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
     NotebookClient(nb, timeout=1200, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    if slowest:  # where the time went: nbclient stamps each cell's start and end in its metadata
+        stamp = lambda cell, key: datetime.datetime.fromisoformat(cell.metadata["execution"][key].rstrip("Z"))
+        cells = [((stamp(cell, "shell.execute_reply") - stamp(cell, "iopub.execute_input")).total_seconds(), index)
+                 for index, cell in enumerate(nb.cells) if "execution" in cell.metadata]
+        for cell_seconds, index in sorted(cells, reverse=True)[:slowest]:
+            first_line = next((line for line in nb.cells[index].source.splitlines() if line.strip()), "")
+            print(f"  cell {index:3d} {cell_seconds:7.1f} s  {first_line[:70]}", flush=True)
+    return seconds
 
 
 IPYTHON_STAND_IN = '''
@@ -116,10 +124,12 @@ def time_notebook_plain(path: Path, budget: str, timeout: float, log_dir: Path |
 def hardware_name(budget: str) -> str:
     import torch
 
+    from ddpm_from_scratch.cli import cpu_model
+
     if budget == "gpu" and torch.cuda.is_available():
         return f"{torch.cuda.get_device_name(0)} GPU, {os.cpu_count()} CPU cores"
     threads = os.environ.get("OMP_NUM_THREADS") or str(os.cpu_count())
-    return f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores, {threads} threads"
+    return f"{cpu_model()} CPU, {os.cpu_count()} cores, {threads} threads"  # CPU models differ ~2x in speed
 
 
 def store(measured: dict, measured_on: dict) -> None:
@@ -150,6 +160,7 @@ def main() -> None:
     parser.add_argument("--parallel", action="store_true", help="run the chapters at once (with --plain)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per chapter (with --plain)")
     parser.add_argument("--logs", type=Path, help="folder for each chapter's output (with --plain)")
+    parser.add_argument("--slowest", type=int, default=0, help="also print each chapter's N slowest cells")
     parser.add_argument("--json", type=Path, help="also write the times and machine to this file")
     parser.add_argument("--merge", type=Path, help="store the times of a --json file in run_times.json")
     parser.add_argument("--run-plain", type=Path, help=argparse.SUPPRESS)  # the child process of --plain
@@ -179,7 +190,7 @@ def main() -> None:
             threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None
             run = lambda path: time_notebook_plain(path, budget, args.timeout, args.logs, threads)
         else:
-            run = lambda path: time_notebook(path, budget)
+            run = lambda path: time_notebook(path, budget, args.slowest)
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
             for path, seconds in zip(paths, pool.map(run, paths)):
                 if seconds is not None:
