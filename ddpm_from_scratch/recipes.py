@@ -529,7 +529,7 @@ RECIPES = {
         prepare=contrastive_text_encoder_and_autoencoder(*CAPSTONE_PARTS["scenes_latent"]),
         evaluate=evaluation.report_scenes,
         sampling=CAPSTONE_SAMPLING,
-        # the shipped run: 5500 steps on one H200 (440 s, bf16); about 7 s a step on a 2-core CPU
+        # the shipped run: 5500 steps on one H200 (440 s, bf16); 2.7 s a step on a 2-core Intel Xeon (4 hours)
         train_config=CAPSTONE_GENERATOR_TRAINING,
     ),
     # The `gpu` configuration: scenes at 64x64. One more level in the autoencoder brings them to the same 8x8x8
