@@ -309,13 +309,14 @@ def cmd_generate(args) -> None:
         generator = pretrained.load_file(Path(args.checkpoint), device)
         if not hasattr(generator.model, "tokenizer"):
             raise UsageError(f"{args.checkpoint} is not a text-to-image model; pass a checkpoint of the "
-                             "scenes_latent, shapes or shapes_latent recipe")
+                             "scenes64_latent, scenes_latent, shapes or shapes_latent recipe")
         draws_latents = generator.header.get("scale_factor") is not None
         # the checkpoint says what it draws, unless --pipeline does: a latent to decode, or the image itself
         route_name = args.pipeline or ("latent" if draws_latents else "pixel")
-        if draws_latents and route_name not in ("latent", "scenes"):
-            raise UsageError(f"{args.checkpoint} draws latents: use --pipeline scenes or latent, which decode them")
-        if not draws_latents and route_name in ("latent", "scenes"):
+        if draws_latents and route_name not in pipeline.LATENT_ROUTES:
+            raise UsageError(f"{args.checkpoint} draws latents: use --pipeline scenes64, scenes or latent, which "
+                             "decode them")
+        if not draws_latents and route_name in pipeline.LATENT_ROUTES:
             raise UsageError(f"{args.checkpoint} draws images, not latents: use --pipeline pixel or cascade")
         if draws_latents and args.autoencoder:  # the reader's own, e.g. trained on a captioned folder
             route = pipeline.latent_route(generator, pretrained.load_file(Path(args.autoencoder), device))
@@ -473,9 +474,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guidance-scale", type=_finite, default=None, help="classifier-free guidance (default: the card's)")
     p.add_argument("--eta", type=_fraction, default=None,
                    help="DDIM noise per step, 0 (deterministic) to 1 (as noisy as DDPM); default: the card's, else 0")
-    p.add_argument("--pipeline", choices=["scenes", "pixel", "cascade", "latent"], default=None,
-                   help="default: scenes, or with --checkpoint what the checkpoint draws. "
-                        "scenes: chapter 07's capstone (32x32 scenes of 1-3 objects with relations and counts); "
+    p.add_argument("--pipeline", choices=["scenes64", "scenes", "pixel", "cascade", "latent"], default=None,
+                   help="default: scenes64, or with --checkpoint what the checkpoint draws. "
+                        "scenes64: chapter 07's capstone (64x64 scenes of 1-3 objects with relations and counts, "
+                        "trained on a GPU); scenes: its 32x32 configuration; "
                         "pixel: chapter 03's 16x16 model; cascade: + the super-resolution decoder to 32x32; "
                         "latent: latent generator + autoencoder decoder, 32x32 (chapter 04). --checkpoint replaces "
                         "the route's generation model")

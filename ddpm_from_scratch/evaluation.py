@@ -766,13 +766,16 @@ def evaluate_scenes(route, judge=None, text_model=None, num_samples: int = 500, 
 def report_scenes(loaded, num_samples: int = 500, guidance_scale: float | None = None, steps: int = 50,
                   seed: int = 0, progress: bool = False, eta: float | None = None) -> dict:
     """The capstone pipeline (``scenes_latent`` or ``scenes64_latent`` + the autoencoder it requires), judged end to
-    end, with the text encoder's own retrieval figures."""
+    end, with the retrieval figures of the text encoder the generator reads (its ``requires``). The CLIP-score-like
+    figure and FID read ``scenes_text``'s encoders for every generator, so that they compare."""
     from . import pipeline, pretrained
 
     device = next(loaded.model.parameters()).device
     route = pipeline.with_its_autoencoder(loaded, device)
     text_model = pretrained.load("scenes_text", device).model
     results = evaluate_scenes(route, None, text_model, num_samples, guidance_scale, steps, seed, progress, eta)
-    retrieval = evaluate_scenes_text(text_model, num_pairs=num_samples)
+    names = [r["name"] for r in loaded.header.get("requires", []) if r["name"].startswith("scenes_text")]
+    its_text_model = pretrained.load(names[0], device).model if names else text_model
+    retrieval = evaluate_scenes_text(its_text_model, num_pairs=num_samples)
     return results | {"retrieval_top1": retrieval["retrieval_top1_heldout"],
                       "retrieval_top1_seen": retrieval["retrieval_top1_seen"]}

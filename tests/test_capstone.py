@@ -125,15 +125,20 @@ def test_the_generator_clips_to_a_range_that_holds_the_scaled_latents(name):
     assert 0.9 < scaled.std() < 1.1  # the scale factor makes the latents' spread that of the noise
 
 
-def test_the_three_shipped_capstone_modules_fit_in_40_mb_and_belong_together():
+@pytest.mark.parametrize("route_name, text_name, autoencoder_name, generator_name, size", [
+    ("scenes", "scenes_text", "scenes_autoencoder", "scenes_latent", 32),
+    ("scenes64", "scenes_text_hard", "scenes64_autoencoder", "scenes64_latent", 64)])
+def test_the_three_shipped_capstone_modules_fit_in_40_mb_and_belong_together(route_name, text_name,
+                                                                             autoencoder_name, generator_name, size):
     from ddpm_from_scratch import pipeline
 
-    names = ("scenes_text", "scenes_autoencoder", "scenes_latent")
+    names = (text_name, autoencoder_name, generator_name)
     assert sum((pretrained.CHECKPOINT_DIR / f"{name}.pt").stat().st_size for name in names) < 40e6
-    route = pipeline.load("scenes", "cpu")  # checks the generator's requirements against the two modules
-    generator = pretrained.load("scenes_latent", "cpu")
+    route = pipeline.load(route_name, "cpu")  # checks the generator's requirements against the two modules
+    generator = pretrained.load(generator_name, "cpu")
     assert all(p.dtype == torch.float32 for p in generator.model.parameters())  # stored float16, runs float32
-    text = pretrained.load("scenes_text", "cpu").model
+    assert route.decoder.autoencoder.config.image_size == size
+    text = pretrained.load(text_name, "cpu").model
     frozen = generator.model.text_encoder.state_dict()
     assert all(torch.allclose(frozen[k], v, atol=1e-3) for k, v in text.text_encoder.state_dict().items())
     assert route.guidance_scale == generator.card["guidance_scale"]
@@ -152,15 +157,16 @@ def test_the_capstone_route_samples_with_its_card_s_eta_unless_told_otherwise():
     assert (default - deterministic).abs().max() > 0.1  # the noise added at each step changes the sample
 
 
-def test_the_shipped_generator_draws_the_prompted_colour_far_more_often_than_chance(judge):
+@pytest.mark.parametrize("route_name", ["scenes", "scenes64"])
+def test_the_shipped_generator_draws_the_prompted_colour_far_more_often_than_chance(judge, route_name):
     """12 single-object prompts, DDIM-50 with the card's eta: the judge finds an object of the prompted colour in at
-    least half of the images (chance: one colour in eight; 7 of 12 here, the card measures 0.74 at 500 per split)."""
+    least half of the images (chance: one colour in eight; the cards measure 0.74 and 0.84 at 500 per split)."""
     from ddpm_from_scratch import pipeline
 
-    route = pipeline.load("scenes", "cpu")
+    route = pipeline.load(route_name, "cpu")
     _, captions, truth = scenes.make_scenes(12, 32, seed=5, heldout=False, kind="single")
     images = route(captions, steps=50, seed=0)
-    found = scenes.named_objects(judge.read(images))
+    found = scenes.named_objects(judge.read(evaluation.at_size(images, 32)))
     right = sum(any(o["colour"] == scene.objects[0].colour for o in objects) for scene, objects in zip(truth, found))
     assert right >= 6, right
 
@@ -182,3 +188,28 @@ def test_the_generator_s_scenes_are_rendered_where_it_trains_and_cross_worker_pr
     assert in_worker["scenes"] == here["scenes"] and torch.equal(in_worker["text"], here["text"])
     finished = [data.finish(batch, torch.Generator().manual_seed(1)) for batch in (in_worker, here)]
     assert torch.equal(finished[0]["x0"], finished[1]["x0"]) and finished[0]["x0"].shape == (4, 8, 8, 8)
+
+
+def test_the_capstone_report_gives_the_retrieval_of_the_text_encoder_its_generator_reads(monkeypatch):
+    """scenes64_latent reads scenes_text_hard: its report's retrieval_top1 is that encoder's, while the CLIP-score
+    figure and FID keep reading scenes_text, the same for every generator."""
+    read_by = {}
+
+    def evaluate_scenes(route, judge, text_model, *args):  # no sampling: only which encoder it was given
+        read_by["clip"] = text_model
+        return {}
+
+    def evaluate_scenes_text(model, num_pairs):
+        read_by["retrieval"] = model
+        return {"retrieval_top1_heldout": 0.5, "retrieval_top1_seen": 0.5}
+
+    monkeypatch.setattr(evaluation, "evaluate_scenes", evaluate_scenes)
+    monkeypatch.setattr(evaluation, "evaluate_scenes_text", evaluate_scenes_text)
+    evaluation.report_scenes(pretrained.load("scenes64_latent", "cpu"), num_samples=4)
+
+    def same(model, name):
+        shipped = pretrained.load(name, "cpu").model.state_dict()
+        return all(torch.equal(v, shipped[k]) for k, v in model.state_dict().items())
+
+    assert same(read_by["retrieval"], "scenes_text_hard") and not same(read_by["retrieval"], "scenes_text")
+    assert same(read_by["clip"], "scenes_text")

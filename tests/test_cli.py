@@ -130,7 +130,7 @@ def test_a_latent_generator_without_its_decoder_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["generate", "a red circle", "--checkpoint", str(pretrained.CHECKPOINT_DIR / "shapes_latent.pt"),
                   "--pipeline", "pixel", "--out", str(tmp_path / "x.png"), "--quiet"])
-    assert exit_info.value.code == 2 and "use --pipeline scenes or latent" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "use --pipeline scenes64, scenes or latent" in capsys.readouterr().err
 
 
 def test_an_image_generator_is_not_sent_through_a_decoder(tmp_path, capsys):
@@ -148,7 +148,7 @@ def test_generate_draws_the_capstone_by_default(tmp_path):
                              "a big red star to the left of a small blue ring", "--steps", "2", "--out", str(out),
                              "--quiet", "--device", "cpu"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "scenes pipeline" in result.stdout
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "scenes64 pipeline" in result.stdout
     assert "eta 1" in result.stdout  # the card's sampler: DDIM with DDPM's noise at every step
 
 
