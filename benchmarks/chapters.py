@@ -132,17 +132,21 @@ def hardware_name(budget: str) -> str:
     return f"{cpu_model()} CPU, {os.cpu_count()} cores, {threads} threads"  # CPU models differ ~2x in speed
 
 
-def store(measured: dict, measured_on: dict) -> None:
+def store(measured: dict, measured_on: dict, some_chapters: bool = False) -> None:
     """Merge ``measured`` ({chapter: {budget: seconds}}) into run_times.json. A budget measured on
     another machine or torch replaces all of that budget's old times; on the same one, only the
-    chapters measured now."""
+    chapters measured now, and with ``some_chapters`` (``--only``) the budget's command keeps how
+    the others were measured."""
     stored = json.loads(RUN_TIMES.read_text()) if RUN_TIMES.exists() else {}
     chapters, where = stored.get("chapters", {}), stored.get("measured_on", {})
     same = lambda old, new: all(old.get(key) == new.get(key) for key in ("hardware", "torch", "note"))
     for budget, machine in measured_on.items():
-        if not same(where.get(budget, {}), machine):
+        old = where.get(budget, {})
+        if not same(old, machine):
             for times in chapters.values():
                 times.pop(budget, None)
+        elif some_chapters and old.get("command"):
+            machine["command"] = f"{old['command']}; then {machine['command']}"
     where.update(measured_on)
     for chapter, times in measured.items():
         chapters.setdefault(chapter, {}).update(times)
@@ -167,6 +171,8 @@ def main() -> None:
     parser.add_argument("--evaluate", action="store_true",
                         help="also time `evaluate --recipe digits` and `evaluate --recipe shapes`")
     args = parser.parse_args()
+    if args.slowest and args.plain:
+        parser.error("--slowest reads the cell times nbclient records; --plain runs the cells without it")
     if args.run_plain:
         return run_cells_plain(args.run_plain.resolve())
     if args.merge:
@@ -199,7 +205,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps({"measured_on": measured_on, "chapters": measured}, indent=2) + "\n")
     if args.write:
-        store(measured, measured_on)
+        store(measured, measured_on, some_chapters=bool(args.only))
     if args.evaluate:
         for recipe in ("digits", "shapes"):
             start = time.perf_counter()

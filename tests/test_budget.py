@@ -1,5 +1,8 @@
 """The compute budget: one environment variable, a hardware default, a clear error."""
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -35,7 +38,6 @@ def test_default_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
 
 
 def test_a_chapter_reports_the_run_times_the_benchmark_measured(tmp_path, monkeypatch):
-    import json
 
     from ddpm_from_scratch import budget
 
@@ -54,3 +56,23 @@ def test_a_chapter_reports_the_run_times_the_benchmark_measured(tmp_path, monkey
     line = budget.run_times("01")
     assert "cpu 1.6 min on x86_64 CPU" in line and "gpu 30 s on NVIDIA H200 (torch 2.11.0+cu130, 2026-11-27; five at once)" in line
     assert "not measured" not in line
+
+
+def test_timing_some_chapters_again_keeps_how_the_others_were_measured(tmp_path, monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("chapters", Path(__file__).parents[1] / "benchmarks" / "chapters.py")
+    chapters = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(chapters)
+    monkeypatch.setattr(chapters, "RUN_TIMES", tmp_path / "run_times.json")
+    cpu = {"hardware": "x86_64 CPU, 2 cores, 2 threads", "torch": "2.13.0+cpu"}
+    chapters.store({"01": {"cpu": 70.0}, "07": {"cpu": 250.0}}, {"cpu": cpu | {"command": "all"}})
+    chapters.store({"07": {"cpu": 196.0}}, {"cpu": cpu | {"command": "--only 07"}}, some_chapters=True)
+    stored = json.loads((tmp_path / "run_times.json").read_text())
+    assert stored["chapters"] == {"01": {"cpu": 70.0}, "07": {"cpu": 196.0}}
+    assert stored["measured_on"]["cpu"]["command"] == "all; then --only 07"
+    chapters.store({"07": {"cpu": 300.0}}, {"cpu": {"hardware": "another CPU", "torch": "2.13.0+cpu",
+                                                   "command": "--only 07"}}, some_chapters=True)
+    stored = json.loads((tmp_path / "run_times.json").read_text())  # another machine: the old times go
+    assert stored["chapters"] == {"01": {}, "07": {"cpu": 300.0}}
+    assert stored["measured_on"]["cpu"]["command"] == "--only 07"
