@@ -2,7 +2,7 @@
 # The capstone's `gpu` configuration (scenes64_latent) trained and measured in one call on a lent GPU
 # (the workplace lends one for ~15 minutes, start-up included, at most 10 minutes a command):
 #   1. train scenes64_latent, drawing the scenes in DATA_WORKERS processes, stopped with Ctrl-C (SIGINT) after
-#      TRAIN_S seconds if its 5,500 steps are not done: the trainer checkpoints on SIGINT, so nothing is lost;
+#      TRAIN_S seconds if its MAX_STEPS are not done: the trainer checkpoints on SIGINT, so nothing is lost;
 #   2. export the EMA weights at the step reached, in float16 (`train --resume --steps <reached> --half`);
 #   3. evaluate them on 500 seen and 500 held-out prompts (the card's sampler: DDIM-50, eta = 1, guidance 5) and
 #      write the figures into the card (`evaluate --write-card`).

@@ -775,7 +775,7 @@ def report_scenes(loaded, num_samples: int = 500, guidance_scale: float | None =
     text_model = pretrained.load("scenes_text", device).model
     results = evaluate_scenes(route, None, text_model, num_samples, guidance_scale, steps, seed, progress, eta)
     names = [r["name"] for r in loaded.header.get("requires", []) if r["name"].startswith("scenes_text")]
-    its_text_model = pretrained.load(names[0], device).model if names else text_model
+    its_text_model = pretrained.load(names[0], device).model if names and names[0] != "scenes_text" else text_model
     retrieval = evaluate_scenes_text(its_text_model, num_pairs=num_samples)
     return results | {"retrieval_top1": retrieval["retrieval_top1_heldout"],
                       "retrieval_top1_seen": retrieval["retrieval_top1_seen"]}
