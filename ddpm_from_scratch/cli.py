@@ -24,7 +24,7 @@ from . import pretrained, train
 from .budget import default_device, device_present
 from .checkpoints import CheckpointError, load_checkpoint
 from .nn import VAE
-from .recipes import CAPSTONE_PARTS, RECIPES, folder_run, get_recipe, make_trainer, on_folder
+from .recipes import CAPSTONE_PARTS, RECIPES, folder_run, get_recipe, make_trainer, on_folder, steps_in_all
 from .train import RunLockedError
 
 
@@ -140,11 +140,14 @@ def _train(args, recipe, device, rank: int, world_size: int) -> None:
     checkpoint = out / "checkpoint.pt"
     if checkpoint.exists() and not args.resume:
         raise UsageError(f"{checkpoint} exists; pass --resume to continue it, or --out to start a new run")
+    if checkpoint.exists() and args.init_from:
+        raise UsageError(f"--init-from starts a new run, and {checkpoint} continues one (from the weights it began "
+                         "with, which it records): pass --resume alone, or --out to start a new run")
     try:
         trainer = make_trainer(recipe, checkpoint, resume=args.resume, device=device, steps=args.steps,
                                micro_batches=args.micro_batches, data_workers=args.data_workers,
-                               compile=args.compile)
-    except ValueError as error:  # a batch the processes cannot share
+                               compile=args.compile, seed=args.seed, init_from=args.init_from)
+    except ValueError as error:  # a batch the processes cannot share; --init-from a file of other modules
         raise UsageError(str(error)) from None
     say = print if rank == 0 else (lambda *_: None)  # one process speaks and writes
     processes = f" x {world_size} processes" if world_size > 1 else ""
@@ -157,9 +160,11 @@ def _train(args, recipe, device, rank: int, world_size: int) -> None:
         "name": recipe.name,
         "recipe": recipe.name,
         "command": ("torchrun --nproc_per_node=" + str(world_size) + " -m ddpm_from_scratch " if world_size > 1
-                    else "python -m ddpm_from_scratch ") + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+                    else "python -m ddpm_from_scratch ") + " ".join(shlex.quote(a) for a in args.argv),
         "seed": trainer.config.seed,
         "steps": trainer.step,
+        **({"initialised_from": started, "steps_in_all": steps_in_all(trainer.header["metadata"], trainer.step)}
+           if (started := trainer.header["metadata"].get("initialised_from")) else {}),
         "batch_size": trainer.config.batch_size,
         "global_batch_size": trainer.config.batch_size,  # over all processes: each draws batch_size / world_size
         "micro_batches": trainer.config.micro_batches,
@@ -291,7 +296,7 @@ def cmd_evaluate(args) -> None:
         card_path = path.with_suffix(".json")
         card = json.loads(card_path.read_text()) if card_path.exists() else {}
         card["metrics"] = {k: v for k, v in results.items() if k != "checkpoint"}
-        card["metrics_command"] = "python -m ddpm_from_scratch " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        card["metrics_command"] = "python -m ddpm_from_scratch " + " ".join(shlex.quote(a) for a in args.argv)
         card_path.write_text(json.dumps(card, indent=2) + "\n")
     print(json.dumps(results))
 
@@ -412,6 +417,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("train", "Train a recipe's model; checkpoints go to runs/RECIPE/ (or --out).")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in the output directory")
     p.add_argument("--steps", type=positive, help="total training steps (default: the recipe's)")
+    p.add_argument("--seed", type=non_negative, default=None,
+                   help="seed of the initial weights, the data and the noise (default: the recipe's)")
+    p.add_argument("--init-from", metavar="FILE",
+                   help="start from this checkpoint's weights (the same recipe's, e.g. a shipped one) instead of random "
+                        "ones; a new run with a fresh optimiser, not the old run resumed; the card names the file")
     p.add_argument("--out", help="output directory (default: runs/RECIPE)")
     p.add_argument("--ship", action="store_true", help="copy the exported weights and card into the package")
     p.add_argument("--half", action="store_true",
@@ -490,6 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)  # the command, as a card records it
     try:
         args.run(args)
     except (UsageError, CheckpointError, FileNotFoundError, RunLockedError) as error:  # the reader's mistake: one line, status 2

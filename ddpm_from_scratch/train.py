@@ -310,6 +310,8 @@ class Trainer:
                                       "(exported weights cannot be resumed)")
         self.model.load_state_dict(payload["model"])
         self.ema.load_state_dict(payload["ema"])
+        # where the run began (recipes.initialise_from) is the checkpoint's to say, whatever the resuming call passed
+        self.header = {**self.header, "metadata": {**self.header.get("metadata", {}), **payload.get("metadata", {})}}
         self.optimizer.load_state_dict(payload["optimizer"])
         self.step = payload["step"]
         self.losses = list(payload.get("losses", []))

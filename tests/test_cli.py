@@ -48,6 +48,31 @@ def test_train_resume_and_sample_a_toy_recipe(tmp_path, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_run_started_from_another_runs_weights_names_them_and_counts_their_steps(tmp_path, capsys):
+    first, second = tmp_path / "first", tmp_path / "second"
+    cli.main(["train", "--recipe", "moons", "--steps", "6", "--out", str(first), "--quiet", "--device", "cpu",
+              "--half"])
+    cli.main(["train", "--recipe", "moons", "--steps", "2", "--out", str(second), "--quiet", "--device", "cpu",
+              "--init-from", str(first / "moons.pt"), "--seed", "1"])
+    card = json.loads((second / "moons.json").read_text())
+    assert card["seed"] == 1 and card["steps"] == 2 and card["steps_in_all"] == 8
+    assert card["initialised_from"]["file"] == "moons.pt" and card["initialised_from"]["steps"] == 6
+    assert card["initialised_from"]["command"].startswith("python -m ddpm_from_scratch train --recipe moons")
+    # continued with --resume alone, the run still says where it began
+    cli.main(["train", "--recipe", "moons", "--steps", "5", "--out", str(second), "--quiet", "--device", "cpu",
+              "--resume"])
+    card = json.loads((second / "moons.json").read_text())
+    assert card["steps"] == 5 and card["steps_in_all"] == 11 and card["initialised_from"]["steps"] == 6
+    with pytest.raises(SystemExit) as exit_info:  # --init-from would be ignored by a resumed run: refused
+        cli.main(["train", "--recipe", "moons", "--steps", "7", "--out", str(second), "--quiet", "--resume",
+                  "--init-from", str(first / "moons.pt")])
+    assert exit_info.value.code == 2 and "pass --resume alone" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # another model's weights
+        cli.main(["train", "--recipe", "digits", "--steps", "1", "--out", str(tmp_path / "digits"), "--quiet",
+                  "--init-from", str(first / "moons.pt")])
+    assert exit_info.value.code == 2 and "holds a MLPDenoiser, not a UNet" in capsys.readouterr().err
+
+
 def test_evaluate_prints_one_json_object_as_its_last_line():
     result = subprocess.run([sys.executable, "-m", "ddpm_from_scratch", "evaluate", "--recipe", "digits",
                              "--num-samples", "10", "--steps", "3", "--quiet", "--device", "cpu"],

@@ -120,3 +120,23 @@ def test_exported_weights_cannot_be_resumed_but_load(tmp_path):
 def test_training_lowers_the_loss():
     trainer = make().fit(steps=200, progress=False)
     assert sum(trainer.losses[-20:]) / 20 < 0.8 * sum(trainer.losses[:20]) / 20
+
+
+def test_initialising_from_a_checkpoint_copies_its_weights_and_refuses_one_of_other_modules(tmp_path):
+    from ddpm_from_scratch.checkpoints import load_checkpoint, save_checkpoint
+    from ddpm_from_scratch.recipes import RECIPES, make_trainer
+
+    recipe = RECIPES["moons"]
+    trainer = make_trainer(recipe, steps=3, device="cpu").fit(progress=False)
+    exported = trainer.export(tmp_path / "moons.pt", half=True)
+    started = make_trainer(recipe, steps=3, device="cpu", init_from=exported)
+    for name, weight in started.model.state_dict().items():  # float16 weights, loaded as float32
+        assert weight.dtype == torch.float32
+        assert torch.equal(weight, trainer.ema.state_dict()[name].half().float())
+    assert torch.equal(started.ema.state_dict()[name], weight)  # the EMA starts there too
+    assert started.header["metadata"]["initialised_from"]["steps"] == 3
+    payload = load_checkpoint(exported)
+    payload["requires"] = [{"name": "scenes_text", "fingerprint": "0123456789abcdef"}]
+    save_checkpoint(payload, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="trained with other modules"):
+        make_trainer(recipe, steps=3, device="cpu", init_from=tmp_path / "other.pt")
