@@ -15,6 +15,10 @@
 # The full checkpoint (with the optimiser's state) stays on the machine, in RUN.
 #   DRY=1 bash benchmarks/capstone_on_gpu.sh     # the script itself on this CPU: 3 steps, 8 prompts per split
 #   DRY=1 MAX_STEPS=1000 TRAIN_S=90 bash benchmarks/capstone_on_gpu.sh    # ... stopped by the clock (Ctrl-C)
+# INIT_FROM=FILE starts the run from that checkpoint's weights (`train --init-from FILE --seed SEED_NUMBER`, 2 by
+# default: other scenes than the earlier runs drew) instead of random ones: a lease can then train the shipped
+# generator further, the card naming the file it began from and counting steps_in_all.
+#   INIT_FROM=ddpm_from_scratch/checkpoints/scenes64_latent.pt bash benchmarks/capstone_on_gpu.sh
 set -uo pipefail
 OUT=${OUT:-/tmp/capstone_on_gpu}
 RUN=${RUN:-/tmp/runs/scenes64_latent}
@@ -25,10 +29,14 @@ if [ "${DRY:-0}" = 1 ]; then
 else
     MAX_STEPS=${MAX_STEPS:-40000} TRAIN_S=${TRAIN_S:-430} DATA_WORKERS=${DATA_WORKERS:-12} NUM_SAMPLES=500 DEVICE=()
 fi
+SEED=(); START=()
+if [ -n "${INIT_FROM:-}" ]; then
+    SEED=(--seed "${SEED_NUMBER:-2}"); START=(--init-from "$INIT_FROM")
+fi
 train() {  # train WORKERS SECONDS
-    local resume=(); [ -f "$RUN/checkpoint.pt" ] && resume=(--resume)
+    local resume=("${START[@]}"); [ -f "$RUN/checkpoint.pt" ] && resume=(--resume)
     timeout -s INT -k 60 "$2" python3 -m ddpm_from_scratch train --recipe scenes64_latent "${DEVICE[@]}" \
-        --steps "$MAX_STEPS" "${resume[@]}" --data-workers "$1" --quiet --out "$RUN"
+        --steps "$MAX_STEPS" "${SEED[@]}" "${resume[@]}" --data-workers "$1" --quiet --out "$RUN"
     echo "train exit status $? with $1 data workers (124 or 130: stopped at $2 s, checkpointed)"
 }
 {
@@ -43,7 +51,7 @@ train() {  # train WORKERS SECONDS
     date
     reached=$(python3 -c "import torch; print(torch.load('$RUN/checkpoint.pt', weights_only=False)['step'])")
     echo "reached step $reached"
-    python3 -m ddpm_from_scratch train --recipe scenes64_latent "${DEVICE[@]}" --resume --steps "$reached" --half \
+    python3 -m ddpm_from_scratch train --recipe scenes64_latent "${DEVICE[@]}" --resume --steps "$reached" --half "${SEED[@]}" \
         --data-workers "$DATA_WORKERS" --quiet --out "$RUN"
     split -b 15M -d "$RUN/scenes64_latent.pt" "$OUT/scenes64_latent.pt.part-"
     sha256sum "$RUN/scenes64_latent.pt" | tee "$OUT/scenes64_latent.pt.sha256"

@@ -81,6 +81,17 @@ def requirement(name: str, payload: dict) -> dict:
     return {"name": name, "fingerprint": payload["fingerprint"]}
 
 
+def required(header: dict, role: str) -> str | None:
+    """The name of the checkpoint that a model's header ``requires`` for ``role``: its "autoencoder" (a recipe
+    named ``*_autoencoder``) or its "text encoder" (the other one: ``scenes_text``, ``scenes_text_hard``, or
+    ``shapes``, whose encoder chapter 04's latent generator copies); None when it requires none."""
+    if role not in ("autoencoder", "text encoder"):
+        raise ValueError(f"unknown role {role!r}; a model requires an 'autoencoder' or a 'text encoder'")
+    names = [r["name"] for r in header.get("requires", [])
+             if r["name"].endswith("_autoencoder") == (role == "autoencoder")]
+    return names[0] if names else None
+
+
 # ------------------------------------------------------------------------------------
 # Writing and reading files
 # ------------------------------------------------------------------------------------

@@ -156,6 +156,7 @@ def _train(args, recipe, device, rank: int, world_size: int) -> None:
     trainer.fit(progress=not args.quiet)
     if rank != 0:
         return
+    started = trainer.header["metadata"].get("initialised_from")  # the run began from these weights (--init-from)
     card = {
         "name": recipe.name,
         "recipe": recipe.name,
@@ -164,7 +165,7 @@ def _train(args, recipe, device, rank: int, world_size: int) -> None:
         "seed": trainer.config.seed,
         "steps": trainer.step,
         **({"initialised_from": started, "steps_in_all": steps_in_all(trainer.header["metadata"], trainer.step)}
-           if (started := trainer.header["metadata"].get("initialised_from")) else {}),
+           if started else {}),
         "batch_size": trainer.config.batch_size,
         "global_batch_size": trainer.config.batch_size,  # over all processes: each draws batch_size / world_size
         "micro_batches": trainer.config.micro_batches,

@@ -769,13 +769,14 @@ def report_scenes(loaded, num_samples: int = 500, guidance_scale: float | None =
     end, with the retrieval figures of the text encoder the generator reads (its ``requires``). The CLIP-score-like
     figure and FID read ``scenes_text``'s encoders for every generator, so that they compare."""
     from . import pipeline, pretrained
+    from .checkpoints import required
 
     device = next(loaded.model.parameters()).device
     route = pipeline.with_its_autoencoder(loaded, device)
     text_model = pretrained.load("scenes_text", device).model
     results = evaluate_scenes(route, None, text_model, num_samples, guidance_scale, steps, seed, progress, eta)
-    names = [r["name"] for r in loaded.header.get("requires", []) if r["name"].startswith("scenes_text")]
-    its_text_model = pretrained.load(names[0], device).model if names and names[0] != "scenes_text" else text_model
+    its_text = required(loaded.header, "text encoder")
+    its_text_model = text_model if its_text == "scenes_text" else pretrained.load(its_text, device).model
     retrieval = evaluate_scenes_text(its_text_model, num_pairs=num_samples)
     return results | {"retrieval_top1": retrieval["retrieval_top1_heldout"],
                       "retrieval_top1_seen": retrieval["retrieval_top1_seen"]}

@@ -216,9 +216,12 @@ def with_its_autoencoder(generator, device=None) -> TextToImage:
     """The latent route of a loaded latent generator, decoded by the shipped autoencoder its ``requires`` names
     (``scenes_autoencoder`` for ``scenes_latent``, ``scenes64_autoencoder`` for ``scenes64_latent``)."""
     from . import pretrained
+    from .checkpoints import CheckpointError, required
 
-    names = [r["name"] for r in generator.header.get("requires", []) if r["name"].endswith("_autoencoder")]
-    return latent_route(generator, pretrained.load(names[0] if names else "shapes_autoencoder", device))
+    name = required(generator.header, "autoencoder")
+    if name is None:
+        raise CheckpointError(f"{generator.path} requires no autoencoder: it is not a latent generator")
+    return latent_route(generator, pretrained.load(name, device))
 
 
 def cascade_route(generator, super_resolution, augmentation_level: int | None = None) -> TextToImage:

@@ -308,6 +308,11 @@ class Trainer:
             if key not in payload:
                 raise CheckpointError(f"{path} is missing {key!r}: it is not a training checkpoint "
                                       "(exported weights cannot be resumed)")
+        saved = payload.get("train_config", {})
+        if saved.get("seed", self.config.seed) != self.config.seed:  # the batches of the steps to come depend on it
+            raise ValueError(f"{path} was trained with seed {saved['seed']}, but this run has seed {self.config.seed}: "
+                             "the batches drawn from here on would not be the uninterrupted run's. Resume with the "
+                             f"same seed (train --seed {saved['seed']} --resume)")
         self.model.load_state_dict(payload["model"])
         self.ema.load_state_dict(payload["ema"])
         # where the run began (recipes.initialise_from) is the checkpoint's to say, whatever the resuming call passed
@@ -318,7 +323,6 @@ class Trainer:
         self.wall_time = payload.get("wall_time", 0.0)
         self.generator.set_state(payload["generator_state"].cpu())
         torch.set_rng_state(payload["torch_rng_state"].cpu())
-        saved = payload.get("train_config", {})
         saved_streams = saved.get("micro_batches", 1) > 1 or saved.get("data_workers", 0) > 0
         if saved.get("micro_batches", 1) != self.config.micro_batches or saved_streams != self.streams:
             warnings.warn(f"{path} was trained with micro_batches={saved.get('micro_batches', 1)}, data_workers="

@@ -150,3 +150,18 @@ def test_a_directory_or_a_text_file_is_not_a_checkpoint(tmp_path):
     shutil.copy(pretrained.CHECKPOINT_DIR / "digits.json", tmp_path / "card.pt")
     with pytest.raises(CheckpointError, match=r"card\.pt"):
         load_checkpoint(tmp_path / "card.pt")
+
+
+def test_the_modules_a_model_requires_are_found_by_their_role():
+    from ddpm_from_scratch.checkpoints import required
+
+    capstone = {"requires": [{"name": "scenes_text_hard", "fingerprint": "a"},
+                             {"name": "scenes64_autoencoder", "fingerprint": "b"}]}
+    chapter_04 = {"requires": [{"name": "shapes", "fingerprint": "c"},
+                               {"name": "shapes_autoencoder", "fingerprint": "d"}]}
+    assert required(capstone, "text encoder") == "scenes_text_hard"
+    assert required(capstone, "autoencoder") == "scenes64_autoencoder"
+    assert required(chapter_04, "text encoder") == "shapes"
+    assert required({"requires": []}, "autoencoder") is None
+    with pytest.raises(ValueError, match="unknown role 'decoder'"):
+        required(capstone, "decoder")

@@ -58,14 +58,17 @@ def test_a_run_started_from_another_runs_weights_names_them_and_counts_their_ste
     assert card["seed"] == 1 and card["steps"] == 2 and card["steps_in_all"] == 8
     assert card["initialised_from"]["file"] == "moons.pt" and card["initialised_from"]["steps"] == 6
     assert card["initialised_from"]["command"].startswith("python -m ddpm_from_scratch train --recipe moons")
-    # continued with --resume alone, the run still says where it began
+    with pytest.raises(SystemExit) as exit_info:  # resumed with another seed: other batches than the run's
+        cli.main(["train", "--recipe", "moons", "--steps", "5", "--out", str(second), "--quiet", "--resume"])
+    assert exit_info.value.code == 2 and "train --seed 1 --resume" in capsys.readouterr().err
+    # continued with --resume (without --init-from), the run still says where it began
     cli.main(["train", "--recipe", "moons", "--steps", "5", "--out", str(second), "--quiet", "--device", "cpu",
-              "--resume"])
+              "--resume", "--seed", "1"])
     card = json.loads((second / "moons.json").read_text())
     assert card["steps"] == 5 and card["steps_in_all"] == 11 and card["initialised_from"]["steps"] == 6
     with pytest.raises(SystemExit) as exit_info:  # --init-from would be ignored by a resumed run: refused
         cli.main(["train", "--recipe", "moons", "--steps", "7", "--out", str(second), "--quiet", "--resume",
-                  "--init-from", str(first / "moons.pt")])
+                  "--seed", "1", "--init-from", str(first / "moons.pt")])
     assert exit_info.value.code == 2 and "pass --resume alone" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:  # another model's weights
         cli.main(["train", "--recipe", "digits", "--steps", "1", "--out", str(tmp_path / "digits"), "--quiet",
