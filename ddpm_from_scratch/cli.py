@@ -149,6 +149,10 @@ def _train(args, recipe, device, rank: int, world_size: int) -> None:
                                compile=args.compile, seed=args.seed, init_from=args.init_from)
     except ValueError as error:  # a batch the processes cannot share; --init-from a file of other modules
         raise UsageError(str(error)) from None
+    command = ("torchrun --nproc_per_node=" + str(world_size) + " -m ddpm_from_scratch " if world_size > 1
+               else "python -m ddpm_from_scratch ") + " ".join(shlex.quote(a) for a in args.argv)
+    commands = trainer.header["metadata"].setdefault("commands", [])  # each that trained this run (--resume adds one)
+    commands.append(command)
     say = print if rank == 0 else (lambda *_: None)  # one process speaks and writes
     processes = f" x {world_size} processes" if world_size > 1 else ""
     say(f"training recipe {recipe.name!r} ({recipe.description}) on {device}{processes}, "
@@ -160,8 +164,7 @@ def _train(args, recipe, device, rank: int, world_size: int) -> None:
     card = {
         "name": recipe.name,
         "recipe": recipe.name,
-        "command": ("torchrun --nproc_per_node=" + str(world_size) + " -m ddpm_from_scratch " if world_size > 1
-                    else "python -m ddpm_from_scratch ") + " ".join(shlex.quote(a) for a in args.argv),
+        "command": ", then ".join(commands),
         "seed": trainer.config.seed,
         "steps": trainer.step,
         **({"initialised_from": started, "steps_in_all": steps_in_all(trainer.header["metadata"], trainer.step)}
@@ -199,8 +202,11 @@ def _train(args, recipe, device, rank: int, world_size: int) -> None:
     if args.ship:
         import shutil
 
-        for suffix in (".pt", ".json"):
-            shutil.copy(out / f"{recipe.name}{suffix}", pretrained.CHECKPOINT_DIR / f"{recipe.name}{suffix}")
+        shipped = pretrained.CHECKPOINT_DIR / f"{recipe.name}.pt"
+        if started and shipped.exists() and load_checkpoint(shipped)["fingerprint"] == started["fingerprint"]:
+            card = pretrained.card_of_continued_run(pretrained.card(recipe.name), card)  # trained further: all runs
+        shutil.copy(exported, shipped)
+        (pretrained.CHECKPOINT_DIR / f"{recipe.name}.json").write_text(json.dumps(card, indent=2) + "\n")
         print(f"copied into {pretrained.CHECKPOINT_DIR}; run `evaluate --recipe {recipe.name} --write-card` next")
 
 
@@ -298,6 +304,7 @@ def cmd_evaluate(args) -> None:
         card = json.loads(card_path.read_text()) if card_path.exists() else {}
         card["metrics"] = {k: v for k, v in results.items() if k != "checkpoint"}
         card["metrics_command"] = "python -m ddpm_from_scratch " + " ".join(shlex.quote(a) for a in args.argv)
+        card["metrics_hardware"] = _hardware(device)
         card_path.write_text(json.dumps(card, indent=2) + "\n")
     print(json.dumps(results))
 
@@ -424,7 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start from this checkpoint's weights (the same recipe's, e.g. a shipped one) instead of random "
                         "ones; a new run with a fresh optimiser, not the old run resumed; the card names the file")
     p.add_argument("--out", help="output directory (default: runs/RECIPE)")
-    p.add_argument("--ship", action="store_true", help="copy the exported weights and card into the package")
+    p.add_argument("--ship", action="store_true", help="copy the exported weights and card into the package; a run that "
+                   "began (--init-from) from the shipped weights gets a card listing every run behind them")
     p.add_argument("--half", action="store_true",
                    help="store the exported weights in float16 (half the size; they load as float32)")
     p.add_argument("--micro-batches", type=positive, default=None,

@@ -1,4 +1,4 @@
-"""The small checkpoints the package ships, made by its own recipes (chapters 01-02).
+"""The checkpoints the package ships, made by its own recipes (chapters 01-07).
 
 Each ``NAME.pt`` in ``ddpm_from_scratch/checkpoints`` has a card ``NAME.json`` beside it:
 the command and recipe that made it, seed, steps, wall time, hardware and the metrics
@@ -32,6 +32,49 @@ def available() -> list:
 def card(name: str) -> dict:
     """The card of a shipped checkpoint ({} if it has none)."""
     return _card_beside(CHECKPOINT_DIR / f"{name}.pt")
+
+
+def card_of_continued_run(shipped: dict, run: dict) -> dict:
+    """The card of weights trained further from a shipped checkpoint (``train --init-from`` it, then ``--ship``).
+
+    ``run`` is the new run's card, ``shipped`` the card of the weights it began with. The new card keeps what
+    ``shipped`` says of the model (goals, sampling, notes), lists every run behind the weights in
+    ``training_chunks`` (steps, hardware, wall time, seed, command), counts ``steps`` and ``wall_time_s`` over all
+    of them, and moves the old ``metrics`` under ``earlier_weights`` (which nests the still earlier ones): the new
+    weights have none until ``evaluate --write-card`` measures them."""
+    measured = ("metrics", "metrics_command", "metrics_hardware")
+    before = run["steps_in_all"] - run["steps"]
+    chunks = shipped.get("training_chunks") or [_chunk(shipped, before - shipped["steps"])]
+    start = run["initialised_from"]
+    runs_before = "run 1" if len(chunks) == 1 else f"runs 1-{len(chunks)}"
+    chunks = chunks + [_chunk(run, before) | {
+        "note": f"`train --init-from` the weights of {runs_before} (fingerprint {start['fingerprint']}): a new "
+                f"run with a fresh optimiser and the recipe's warm-up, drawing other data (seed {run['seed']})"}]
+    card = {k: v for k, v in shipped.items() if k not in measured + ("earlier_weights",)} | run
+    card |= {
+        "steps": run["steps_in_all"],
+        "training_chunks": chunks,
+        "wall_time_s": round(sum(chunk["wall_time_s"] for chunk in chunks), 1),
+        "hardware": ", then ".join(f"{c['hardware']} ({c['steps'][1] - c['steps'][0]:,} steps, {c['wall_time_s']} s)"
+                                   for c in chunks),
+        "precision": ", then ".join(dict.fromkeys(str(chunk.get("precision")) for chunk in chunks)),
+        "command": f"{len(chunks)} runs: " + "; ".join(f"({i}) on {c['hardware']}, {c['command']}"
+                                                         for i, c in enumerate(chunks, 1)),
+        "reproducibility": f"run {len(chunks)}, from the weights of {runs_before} (fingerprint "
+                           f"{start['fingerprint']}): {run['reproducibility']}. Before it: "
+                           f"{shipped.get('reproducibility', 'not recorded')}",
+        "earlier_weights": {"what": f"the weights of {runs_before} ({before:,} steps), measured then",
+                            "fingerprint": start["fingerprint"], **{k: shipped.get(k) for k in measured},
+                            "earlier": shipped.get("earlier_weights")},
+    }
+    return card
+
+
+def _chunk(card: dict, first_step: int) -> dict:
+    """One run behind a model, as ``training_chunks`` lists it: steps [from, to), hardware, wall time, seed,
+    precision and command."""
+    return {"steps": [first_step, first_step + card["steps"]],
+            **{k: card.get(k) for k in ("hardware", "wall_time_s", "seed", "precision", "command")}}
 
 
 def _card_beside(checkpoint_path: Path) -> dict:

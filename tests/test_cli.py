@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from ddpm_from_scratch import cli
+from ddpm_from_scratch import cli, pretrained
 from ddpm_from_scratch.recipes import RECIPES
 
 
@@ -66,6 +66,8 @@ def test_a_run_started_from_another_runs_weights_names_them_and_counts_their_ste
               "--resume", "--seed", "1"])
     card = json.loads((second / "moons.json").read_text())
     assert card["steps"] == 5 and card["steps_in_all"] == 11 and card["initialised_from"]["steps"] == 6
+    first_command, resumed = card["command"].split(", then ")  # the commands that trained the run, in order
+    assert "--init-from" in first_command and "--resume" in resumed
     with pytest.raises(SystemExit) as exit_info:  # --init-from would be ignored by a resumed run: refused
         cli.main(["train", "--recipe", "moons", "--steps", "7", "--out", str(second), "--quiet", "--resume",
                   "--seed", "1", "--init-from", str(first / "moons.pt")])
@@ -74,6 +76,37 @@ def test_a_run_started_from_another_runs_weights_names_them_and_counts_their_ste
         cli.main(["train", "--recipe", "digits", "--steps", "1", "--out", str(tmp_path / "digits"), "--quiet",
                   "--init-from", str(first / "moons.pt")])
     assert exit_info.value.code == 2 and "holds a MLPDenoiser, not a UNet" in capsys.readouterr().err
+
+
+def test_shipping_a_run_trained_further_from_the_shipped_weights_keeps_every_run_on_the_card(tmp_path, monkeypatch):
+    package = tmp_path / "package"  # stands for ddpm_from_scratch/checkpoints
+    package.mkdir()
+    monkeypatch.setattr(pretrained, "CHECKPOINT_DIR", package)
+    cli.main(["train", "--recipe", "moons", "--steps", "6", "--out", str(tmp_path / "first"), "--quiet",
+              "--device", "cpu", "--ship"])
+    measured = {"nll": 1.0}
+    card = json.loads((package / "moons.json").read_text())
+    (package / "moons.json").write_text(json.dumps(card | {"metrics": measured, "goals": {"nll": 0.5}}))
+    for seed, steps in ((1, 2), (2, 3)):  # two more runs, each from the weights shipped before it
+        cli.main(["train", "--recipe", "moons", "--steps", str(steps), "--out", str(tmp_path / f"run{seed}"),
+                  "--quiet", "--device", "cpu", "--init-from", str(package / "moons.pt"), "--seed", str(seed),
+                  "--ship"])
+        if seed == 1:
+            card = json.loads((package / "moons.json").read_text())
+            assert "metrics" not in card and card["earlier_weights"]["metrics"] == measured
+            card["metrics"] = {"nll": 0.9}  # as evaluate --write-card would measure them
+            (package / "moons.json").write_text(json.dumps(card))
+    card = json.loads((package / "moons.json").read_text())
+    assert [run["steps"] for run in card["training_chunks"]] == [[0, 6], [6, 8], [8, 11]]
+    assert [run["seed"] for run in card["training_chunks"]] == [0, 1, 2]
+    assert card["steps"] == card["steps_in_all"] == 11 and card["goals"] == {"nll": 0.5}
+    assert card["wall_time_s"] == pytest.approx(sum(run["wall_time_s"] for run in card["training_chunks"]), abs=0.2)
+    assert card["command"].startswith("3 runs: (1) on ") and "--seed 2 --ship" in card["command"]
+    assert "metrics" not in card  # the new weights are not measured yet
+    assert card["earlier_weights"]["metrics"] == {"nll": 0.9}  # runs 1-2, and below them run 1 alone
+    assert card["earlier_weights"]["earlier"]["metrics"] == measured and card["earlier_weights"]["earlier"]["earlier"] is None
+    shipped = pretrained.load("moons")
+    assert shipped.header["fingerprint"] != card["initialised_from"]["fingerprint"]  # the new weights shipped
 
 
 def test_evaluate_prints_one_json_object_as_its_last_line():
