@@ -556,8 +556,8 @@ RECIPES = {
         prepare=contrastive_text_encoder_and_autoencoder(*CAPSTONE_PARTS["scenes64_latent"]),
         evaluate=evaluation.report_scenes,
         sampling=CAPSTONE_SAMPLING,
-        # the shipped weights: 4,562 steps on one H200 (418 s, bf16, 12 data workers; bash benchmarks/capstone_on_gpu.sh),
-        # then 1,421 on a 2-core CPU from them (train --init-from, seed 1; 80 min, 3.4 s a step)
+        # the shipped weights: 4,562 steps on one H200 (bash benchmarks/capstone_on_gpu.sh), then further runs on a
+        # 2-core CPU from them (train --init-from); its card's training_chunks list every run
         train_config=CAPSTONE_GENERATOR_TRAINING,
     ),
     "shapes_sr": Recipe(
