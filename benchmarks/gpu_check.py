@@ -31,7 +31,7 @@ from ddpm_from_scratch.train import OnTheFly
 # Dense bf16 tensor-core peaks in TFLOP/s, from the vendors' data sheets (without sparsity).
 PEAK_BF16_TFLOPS = {"H200": 989.4, "H100 SXM": 989.4, "H100 80GB HBM3": 989.4, "H100 PCIe": 756.0, "H100": 756.0,
                     "A100": 312.0, "L40S": 362.1, "L4": 121.0, "A10G": 70.0, "RTX 4090": 165.2, "RTX 3090": 71.0}
-DEFAULT_RECIPE = "scenes_latent"  # the capstone's generator
+DEFAULT_RECIPE = "scenes_latent"  # the capstone's generator on 32x32 scenes: scenes64_latent's network, cheaper data
 
 
 def peak_tflops(device_name: str) -> float | None:

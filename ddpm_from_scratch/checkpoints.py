@@ -26,6 +26,7 @@ new one, never half of one.
 """
 
 import hashlib
+import json
 import os
 import pickle
 from dataclasses import asdict
@@ -105,20 +106,39 @@ def save_checkpoint(payload: dict, path) -> Path:
     weights = payload.get("ema", payload.get("model"))
     payload = {"format": CHECKPOINT_FORMAT, "package_version": __version__, **payload,
                "fingerprint": fingerprint(weights) if weights is not None else None}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(tmp):
         with open(tmp, "wb") as file:
             torch.save(payload, file)
             file.flush()
             os.fsync(file.fileno())
-        os.replace(tmp, path)
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        replace_atomically(path, write)
     except OSError as error:
-        if tmp.is_file():
-            tmp.unlink()
         kept = f"the previous checkpoint {path} is unchanged" if path.exists() else "no checkpoint was written"
         raise CheckpointError(f"could not write a checkpoint to {path} ({error.strerror or error}); {kept}. "
                               "Free some disk space or choose a writable output directory, then resume.") from error
+    return path
+
+
+def write_card(card: dict, path) -> Path:
+    """Write a checkpoint's card (JSON) to ``path`` atomically, as ``save_checkpoint`` writes weights."""
+    return replace_atomically(path, lambda tmp: tmp.write_text(json.dumps(card, indent=2) + "\n"))
+
+
+def replace_atomically(path, write) -> Path:
+    """``write(tmp)`` a file beside ``path``, then rename it over ``path``: a crash or a full disk mid-write
+    leaves the old file whole."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.is_file():
+            tmp.unlink()
     return path
 
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
-from . import pretrained, train
+from . import pipeline, pretrained, train
 from .budget import default_device, device_present
-from .checkpoints import CheckpointError, load_checkpoint
+from .checkpoints import CheckpointError, load_checkpoint, replace_atomically, write_card
 from .nn import VAE
 from .recipes import CAPSTONE_PARTS, RECIPES, folder_run, get_recipe, make_trainer, on_folder, steps_in_all
 from .train import RunLockedError
@@ -197,7 +197,7 @@ def _train(args, recipe, device, rank: int, world_size: int) -> None:
     measured = recipe.measure(trainer.ema) if recipe.measure else {}  # e.g. the autoencoder's scale factor
     card |= measured
     exported = trainer.export(out / f"{recipe.name}.pt", measured, half=args.half)
-    (out / f"{recipe.name}.json").write_text(json.dumps(card, indent=2) + "\n")
+    write_card(card, out / f"{recipe.name}.json")
     print(f"exported EMA weights to {exported} with card {out / (recipe.name + '.json')}")
     if args.ship:
         import shutil
@@ -205,8 +205,9 @@ def _train(args, recipe, device, rank: int, world_size: int) -> None:
         shipped = pretrained.CHECKPOINT_DIR / f"{recipe.name}.pt"
         if started and shipped.exists() and load_checkpoint(shipped)["fingerprint"] == started["fingerprint"]:
             card = pretrained.card_of_continued_run(pretrained.card(recipe.name), card)  # trained further: all runs
-        shutil.copy(exported, shipped)
-        (pretrained.CHECKPOINT_DIR / f"{recipe.name}.json").write_text(json.dumps(card, indent=2) + "\n")
+        # each file is written whole beside its place, then renamed over it: a crash leaves no half file
+        replace_atomically(shipped, lambda tmp: shutil.copyfile(exported, tmp))
+        write_card(card, shipped.with_suffix(".json"))
         print(f"copied into {pretrained.CHECKPOINT_DIR}; run `evaluate --recipe {recipe.name} --write-card` next")
 
 
@@ -305,12 +306,12 @@ def cmd_evaluate(args) -> None:
         card["metrics"] = {k: v for k, v in results.items() if k != "checkpoint"}
         card["metrics_command"] = "python -m ddpm_from_scratch " + " ".join(shlex.quote(a) for a in args.argv)
         card["metrics_hardware"] = _hardware(device)
-        card_path.write_text(json.dumps(card, indent=2) + "\n")
+        write_card(card, card_path)
     print(json.dumps(results))
 
 
 def cmd_generate(args) -> None:
-    from . import pipeline, viz
+    from . import viz
 
     _image_out(args.out)
     if not args.prompts and not args.unconditional:
@@ -327,8 +328,8 @@ def cmd_generate(args) -> None:
         # the checkpoint says what it draws, unless --pipeline does: a latent to decode, or the image itself
         route_name = args.pipeline or ("latent" if draws_latents else "pixel")
         if draws_latents and route_name not in pipeline.LATENT_ROUTES:
-            raise UsageError(f"{args.checkpoint} draws latents: use --pipeline scenes64, scenes or latent, which "
-                             "decode them")
+            raise UsageError(f"{args.checkpoint} draws latents: use --pipeline scenes64 or latent, which decode them "
+                             "(each with the autoencoder the checkpoint names)")
         if not draws_latents and route_name in pipeline.LATENT_ROUTES:
             raise UsageError(f"{args.checkpoint} draws images, not latents: use --pipeline pixel or cascade")
         if draws_latents and args.autoencoder:  # the reader's own, e.g. trained on a captioned folder
@@ -493,10 +494,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guidance-scale", type=_finite, default=None, help="classifier-free guidance (default: the card's)")
     p.add_argument("--eta", type=_fraction, default=None,
                    help="DDIM noise per step, 0 (deterministic) to 1 (as noisy as DDPM); default: the card's, else 0")
-    p.add_argument("--pipeline", choices=["scenes64", "scenes", "pixel", "cascade", "latent"], default=None,
+    p.add_argument("--pipeline", choices=pipeline.ROUTES, default=None,
                    help="default: scenes64, or with --checkpoint what the checkpoint draws. "
                         "scenes64: chapter 07's capstone (64x64 scenes of 1-3 objects with relations and counts, "
-                        "trained on a GPU); scenes: its 32x32 configuration; "
+                        "trained on a GPU, then on a CPU); "
                         "pixel: chapter 03's 16x16 model; cascade: + the super-resolution decoder to 32x32; "
                         "latent: latent generator + autoencoder decoder, 32x32 (chapter 04). --checkpoint replaces "
                         "the route's generation model")
@@ -514,6 +515,8 @@ def main(argv=None) -> None:
         args.run(args)
     except (UsageError, CheckpointError, FileNotFoundError, RunLockedError) as error:  # the reader's mistake: one line, status 2
         parser.exit(2, f"error: {error}\n")
+    except KeyboardInterrupt:  # Ctrl-C or timeout -s INT: a training run has saved its checkpoint and said so
+        parser.exit(130, "stopped by an interrupt (Ctrl-C)\n")
 
 
 if __name__ == "__main__":

@@ -184,10 +184,10 @@ class TextToImage:
         return self.decode(compressed, seed, progress)
 
 
-ROUTES = ("scenes64", "scenes", "pixel", "cascade", "latent")  # the first is generate's default
+ROUTES = ("scenes64", "pixel", "cascade", "latent")  # the first is generate's default
 # The routes that decode a latent: (generator, autoencoder) of the shipped checkpoints
 LATENT_ROUTES = {"scenes64": ("scenes64_latent", "scenes64_autoencoder"),
-                 "scenes": ("scenes_latent", "scenes_autoencoder"), "latent": ("shapes_latent", "shapes_autoencoder")}
+                 "latent": ("shapes_latent", "shapes_autoencoder")}
 
 
 def route_from_card(generator, decoder=None) -> TextToImage:
@@ -233,8 +233,7 @@ def cascade_route(generator, super_resolution, augmentation_level: int | None = 
 
 def load(route: str, device=None, augmentation_level: int | None = None) -> TextToImage:
     """One of the book's routes from the shipped checkpoints: ``scenes64`` (``scenes64_latent`` +
-    ``scenes64_autoencoder``, chapter 07's 64x64 capstone, trained on a GPU), ``scenes`` (``scenes_latent`` +
-    ``scenes_autoencoder``, its 32x32 configuration), ``pixel`` (chapter 03's 16x16 model), ``cascade``
+    ``scenes64_autoencoder``, chapter 07's 64x64 capstone), ``pixel`` (chapter 03's 16x16 model), ``cascade``
     (+ ``shapes_sr``) or ``latent`` (``shapes_latent`` + ``shapes_autoencoder``)."""
     from . import pretrained
 

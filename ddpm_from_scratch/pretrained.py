@@ -2,7 +2,9 @@
 
 Each ``NAME.pt`` in ``ddpm_from_scratch/checkpoints`` has a card ``NAME.json`` beside it:
 the command and recipe that made it, seed, steps, wall time, hardware and the metrics
-measured on it. Nothing is downloaded: the files are part of the installed package.
+measured on it. Nothing is downloaded: the files are part of the installed package. A card
+whose weights no longer ship (beaten by a later model) stays, with ``weights_not_shipped``
+saying why, so that the book can still quote what was measured on them.
 """
 
 import json
@@ -85,6 +87,11 @@ def _card_beside(checkpoint_path: Path) -> dict:
 def load(name: str, device=None) -> Pretrained:
     """Load a shipped checkpoint by name, e.g. ``load("digits")``."""
     path = CHECKPOINT_DIR / f"{name}.pt"
+    if not path.exists() and "weights_not_shipped" in card(name):  # a card kept for its figures
+        raise FileNotFoundError(
+            f"the weights of {name!r} no longer ship: {card(name)['weights_not_shipped']} Its card, "
+            f"{path.with_suffix('.json')}, keeps their figures. Make them with: python -m ddpm_from_scratch "
+            f"train --recipe {name}")
     if not path.exists():
         raise FileNotFoundError(
             f"no shipped checkpoint named {name!r}; available: {', '.join(available()) or 'none'}. "

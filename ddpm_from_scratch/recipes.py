@@ -261,7 +261,7 @@ CAPSTONE_GENERATOR = TextUNetConfig(vocabulary=scenes.vocabulary(), max_length=s
 CAPSTONE_GENERATOR_TRAINING = TrainConfig(steps=5500, batch_size=256, lr=5e-4, warmup_steps=500, ema_decay=0.999,
                                           checkpoint_every=1000, seed=0)
 # How the capstone's generators sample by default (their cards): DDIM with DDPM's noise at every step (eta = 1)
-# at guidance 5. Measured on the shipped scenes_latent, 100 prompts per split: eta = 1 got the whole prompt right
+# at guidance 5. Measured on scenes_latent's weights (its card), 100 prompts per split: eta = 1 got the whole prompt right
 # for 0.81 / 0.19 / 0.30 of them, the deterministic eta = 0 for 0.46 / 0.09 / 0.12 (its card's sampler_sweep)
 CAPSTONE_SAMPLING = {"guidance_scale": 5.0, "eta": 1.0}
 
@@ -530,7 +530,8 @@ RECIPES = {
         prepare=contrastive_text_encoder_and_autoencoder(*CAPSTONE_PARTS["scenes_latent"]),
         evaluate=evaluation.report_scenes,
         sampling=CAPSTONE_SAMPLING,
-        # the shipped run: 5500 steps on one H200 (440 s, bf16); 2.7 s a step on a 2-core Intel Xeon (4 hours)
+        # its card's run: 5500 steps on one H200 (440 s, bf16); 2.7 s a step on a 2-core Intel Xeon (4 hours). The
+        # card ships; the weights no longer do (scenes64_latent beats them on every split; see the card)
         train_config=CAPSTONE_GENERATOR_TRAINING,
     ),
     # The `gpu` configuration: scenes at 64x64. One more level in the autoencoder brings them to the same 8x8x8

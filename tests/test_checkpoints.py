@@ -1,5 +1,6 @@
 """The checkpoint format: safe loading, the whole schedule, old files, requirements, failed writes."""
 
+import json
 import os
 import shutil
 
@@ -131,6 +132,22 @@ def test_a_failed_write_keeps_the_last_good_checkpoint_and_says_what_to_do(tmp_p
     assert path.read_bytes() == good
     assert sorted(p.name for p in path.parent.iterdir()) == ["checkpoint.pt"]  # no temporary file left
     load_checkpoint(path)
+
+
+def test_a_card_is_replaced_whole_or_not_at_all(tmp_path):
+    """Cards are written like checkpoints: beside their place, then renamed over it (train --ship, evaluate
+    --write-card), so a crash mid-write leaves the old card readable."""
+    path = checkpoints.write_card({"steps": 1}, tmp_path / "m.json")
+
+    def crash(tmp):
+        tmp.write_text('{"steps": ')
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        checkpoints.replace_atomically(path, crash)
+    assert json.loads(path.read_text()) == {"steps": 1} and [p.name for p in tmp_path.iterdir()] == ["m.json"]
+    checkpoints.write_card({"steps": 2}, path)
+    assert json.loads(path.read_text()) == {"steps": 2}
 
 
 def test_writing_into_a_path_that_cannot_be_a_directory_is_a_clear_error(tmp_path):

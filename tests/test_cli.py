@@ -191,7 +191,7 @@ def test_a_latent_generator_without_its_decoder_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["generate", "a red circle", "--checkpoint", str(pretrained.CHECKPOINT_DIR / "shapes_latent.pt"),
                   "--pipeline", "pixel", "--out", str(tmp_path / "x.png"), "--quiet"])
-    assert exit_info.value.code == 2 and "use --pipeline scenes64, scenes or latent" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "use --pipeline scenes64 or latent" in capsys.readouterr().err
 
 
 def test_an_image_generator_is_not_sent_through_a_decoder(tmp_path, capsys):
@@ -199,7 +199,7 @@ def test_an_image_generator_is_not_sent_through_a_decoder(tmp_path, capsys):
 
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["generate", "a red circle", "--checkpoint", str(pretrained.CHECKPOINT_DIR / "shapes.pt"),
-                  "--pipeline", "scenes", "--out", str(tmp_path / "x.png"), "--quiet"])
+                  "--pipeline", "scenes64", "--out", str(tmp_path / "x.png"), "--quiet"])
     assert exit_info.value.code == 2 and "draws images, not latents" in capsys.readouterr().err
 
 
@@ -257,6 +257,32 @@ def test_a_process_given_a_bad_prompt_prints_one_line_and_no_traceback(tmp_path)
     result = subprocess.run([sys.executable, "-m", "ddpm_from_scratch", "generate", "", "--out",
                              str(tmp_path / "a.png")], capture_output=True, text=True)
     assert result.returncode == 2 and result.stderr.strip().count("\n") == 0, result.stderr
+
+
+def test_a_training_run_stopped_by_ctrl_c_says_how_to_resume_and_exits_130_without_a_traceback(tmp_path, capsys,
+                                                                                                 monkeypatch):
+    """What `timeout -s INT` does to a long run (chapter 07's CPU runs): the trainer checkpoints the step it reached,
+    the command ends with one line and status 130, and --resume goes on from there."""
+    from ddpm_from_scratch import train
+
+    step = train.Trainer.train_step
+
+    def interrupted_at_step_5(self):
+        if self.step == 5:
+            raise KeyboardInterrupt
+        return step(self)
+
+    monkeypatch.setattr(train.Trainer, "train_step", interrupted_at_step_5)
+    out = tmp_path / "moons"
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", "--recipe", "moons", "--steps", "20", "--out", str(out), "--quiet", "--device", "cpu"])
+    printed = capsys.readouterr()
+    assert exit_info.value.code == 130 and printed.err == "stopped by an interrupt (Ctrl-C)\n"
+    assert "interrupted at step 5; checkpoint saved" in printed.out
+    monkeypatch.undo()
+    cli.main(["train", "--recipe", "moons", "--steps", "20", "--out", str(out), "--quiet", "--device", "cpu",
+              "--resume"])
+    assert "from step 5 to 20" in capsys.readouterr().out
 
 
 def test_train_half_stores_float16_weights_that_load_as_float32(tmp_path):
