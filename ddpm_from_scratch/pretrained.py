@@ -42,9 +42,10 @@ def card_of_continued_run(shipped: dict, run: dict) -> dict:
     ``run`` is the new run's card, ``shipped`` the card of the weights it began with. The new card keeps what
     ``shipped`` says of the model (goals, sampling, notes), lists every run behind the weights in
     ``training_chunks`` (steps, hardware, wall time, seed, command), counts ``steps`` and ``wall_time_s`` over all
-    of them, and moves the old ``metrics`` under ``earlier_weights`` (which nests the still earlier ones): the new
-    weights have none until ``evaluate --write-card`` measures them."""
-    measured = ("metrics", "metrics_command", "metrics_hardware")
+    of them, and moves what was measured on the old weights (``metrics``, ``sampler_sweep``) under
+    ``earlier_weights`` (which nests the still earlier ones): the new weights have none until ``evaluate
+    --write-card`` measures them."""
+    measured = ("metrics", "metrics_command", "metrics_hardware", "sampler_sweep", "sampler_sweep_command")
     before = run["steps_in_all"] - run["steps"]
     chunks = shipped.get("training_chunks") or [_chunk(shipped, before - shipped["steps"])]
     start = run["initialised_from"]
@@ -66,7 +67,7 @@ def card_of_continued_run(shipped: dict, run: dict) -> dict:
                            f"{start['fingerprint']}): {run['reproducibility']}. Before it: "
                            f"{shipped.get('reproducibility', 'not recorded')}",
         "earlier_weights": {"what": f"the weights of {runs_before} ({before:,} steps), measured then",
-                            "fingerprint": start["fingerprint"], **{k: shipped.get(k) for k in measured},
+                            "fingerprint": start["fingerprint"], **{k: shipped[k] for k in measured if k in shipped},
                             "earlier": shipped.get("earlier_weights")},
     }
     return card

@@ -84,9 +84,10 @@ def test_shipping_a_run_trained_further_from_the_shipped_weights_keeps_every_run
     monkeypatch.setattr(pretrained, "CHECKPOINT_DIR", package)
     cli.main(["train", "--recipe", "moons", "--steps", "6", "--out", str(tmp_path / "first"), "--quiet",
               "--device", "cpu", "--ship"])
-    measured = {"nll": 1.0}
+    measured, sweep = {"nll": 1.0}, [{"sampling_steps": 200, "nll": 0.8}]
     card = json.loads((package / "moons.json").read_text())
-    (package / "moons.json").write_text(json.dumps(card | {"metrics": measured, "goals": {"nll": 0.5}}))
+    (package / "moons.json").write_text(json.dumps(card | {"metrics": measured, "goals": {"nll": 0.5},
+                                                           "sampler_sweep": sweep}))
     for seed, steps in ((1, 2), (2, 3)):  # two more runs, each from the weights shipped before it
         cli.main(["train", "--recipe", "moons", "--steps", str(steps), "--out", str(tmp_path / f"run{seed}"),
                   "--quiet", "--device", "cpu", "--init-from", str(package / "moons.pt"), "--seed", str(seed),
@@ -94,6 +95,7 @@ def test_shipping_a_run_trained_further_from_the_shipped_weights_keeps_every_run
         if seed == 1:
             card = json.loads((package / "moons.json").read_text())
             assert "metrics" not in card and card["earlier_weights"]["metrics"] == measured
+            assert "sampler_sweep" not in card and card["earlier_weights"]["sampler_sweep"] == sweep  # old weights
             card["metrics"] = {"nll": 0.9}  # as evaluate --write-card would measure them
             (package / "moons.json").write_text(json.dumps(card))
     card = json.loads((package / "moons.json").read_text())
