@@ -165,6 +165,7 @@ def _train(args, recipe, device, rank: int, world_size: int) -> None:
         "name": recipe.name,
         "recipe": recipe.name,
         "command": ", then ".join(commands),
+        **({"interrupted_at_steps": trainer.interrupted_at} if trainer.interrupted_at else {}),  # then resumed
         "seed": trainer.config.seed,
         "steps": trainer.step,
         **({"initialised_from": started, "steps_in_all": steps_in_all(trainer.header["metadata"], trainer.step)}
@@ -196,15 +197,19 @@ def _train(args, recipe, device, rank: int, world_size: int) -> None:
     card |= recipe.sampling or {}  # how generate and evaluate sample from it by default
     measured = recipe.measure(trainer.ema) if recipe.measure else {}  # e.g. the autoencoder's scale factor
     card |= measured
-    exported = trainer.export(out / f"{recipe.name}.pt", measured, half=args.half)
+    exported = out / f"{recipe.name}.pt"
+    exported_before = load_checkpoint(exported)["fingerprint"] if exported.exists() else None  # by this run, earlier
+    trainer.export(exported, measured, half=args.half)
     write_card(card, out / f"{recipe.name}.json")
     print(f"exported EMA weights to {exported} with card {out / (recipe.name + '.json')}")
     if args.ship:
         import shutil
 
         shipped = pretrained.CHECKPOINT_DIR / f"{recipe.name}.pt"
-        if started and shipped.exists() and load_checkpoint(shipped)["fingerprint"] == started["fingerprint"]:
-            card = pretrained.card_of_continued_run(pretrained.card(recipe.name), card)  # trained further: all runs
+        weights = load_checkpoint(shipped)["fingerprint"] if started and shipped.exists() else None
+        if weights is not None and weights in (started["fingerprint"], exported_before):  # trained further: all runs
+            card = pretrained.card_of_continued_run(pretrained.card(recipe.name), card, weights,
+                                                    resumed=weights == exported_before)
         # each file is written whole beside its place, then renamed over it: a crash leaves no half file
         replace_atomically(shipped, lambda tmp: shutil.copyfile(exported, tmp))
         write_card(card, shipped.with_suffix(".json"))
@@ -433,7 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "ones; a new run with a fresh optimiser, not the old run resumed; the card names the file")
     p.add_argument("--out", help="output directory (default: runs/RECIPE)")
     p.add_argument("--ship", action="store_true", help="copy the exported weights and card into the package; a run that "
-                   "began (--init-from) from the shipped weights gets a card listing every run behind them")
+                   "began (--init-from) from the shipped weights, or shipped before and went on (--resume), gets a "
+                   "card listing every run behind them")
     p.add_argument("--half", action="store_true",
                    help="store the exported weights in float16 (half the size; they load as float32)")
     p.add_argument("--micro-batches", type=positive, default=None,

@@ -270,6 +270,7 @@ class Trainer:
         self.losses: list[float] = []
         self._pending_losses: list[torch.Tensor] = []  # losses still on the device, read by _read_losses()
         self.wall_time = 0.0  # seconds spent in fit(), summed over resumed runs
+        self.interrupted_at: list[int] = []  # the steps where Ctrl-C (or timeout -s INT) stopped fit(); the card says so
         self._rng_at_step_start = None
         if resume and self.checkpoint_path is not None and self.checkpoint_path.exists():
             self.load_state(self.checkpoint_path)
@@ -284,6 +285,7 @@ class Trainer:
             "step": self.step,
             "losses": list(self.losses),
             "wall_time": self.wall_time,
+            "interrupted_at": list(self.interrupted_at),
             "generator_state": self.generator.get_state(),
             "torch_rng_state": torch.get_rng_state(),
             "train_config": asdict(self.config),
@@ -321,6 +323,7 @@ class Trainer:
         self.step = payload["step"]
         self.losses = list(payload.get("losses", []))
         self.wall_time = payload.get("wall_time", 0.0)
+        self.interrupted_at = list(payload.get("interrupted_at", []))
         self.generator.set_state(payload["generator_state"].cpu())
         torch.set_rng_state(payload["torch_rng_state"].cpu())
         saved_streams = saved.get("micro_batches", 1) > 1 or saved.get("data_workers", 0) > 0
@@ -494,6 +497,7 @@ class Trainer:
                 self.generator.set_state(self._rng_at_step_start[0])
                 torch.set_rng_state(self._rng_at_step_start[1])
             self._read_losses(collective=False)  # the other processes may be stopped anywhere: no collective now
+            self.interrupted_at.append(self.step)
             if self.checkpoint_path:
                 self.wall_time += time.perf_counter() - start
                 self.save(collective=False)

@@ -109,6 +109,19 @@ def test_shipping_a_run_trained_further_from_the_shipped_weights_keeps_every_run
     assert card["earlier_weights"]["earlier"]["metrics"] == measured and card["earlier_weights"]["earlier"]["earlier"] is None
     shipped = pretrained.load("moons")
     assert shipped.header["fingerprint"] != card["initialised_from"]["fingerprint"]  # the new weights shipped
+    # run 3 goes on from its own checkpoint (--resume) and ships again: a fourth chunk, not a new run
+    (package / "moons.json").write_text(json.dumps(card | {"metrics": {"nll": 0.8}}))
+    cli.main(["train", "--recipe", "moons", "--steps", "5", "--out", str(tmp_path / "run2"), "--quiet",
+              "--device", "cpu", "--resume", "--seed", "2", "--ship"])
+    card = json.loads((package / "moons.json").read_text())
+    assert [run["steps"] for run in card["training_chunks"]] == [[0, 6], [6, 8], [8, 11], [11, 13]]
+    resumed = card["training_chunks"][-1]
+    assert resumed["seed"] == 2 and "resumed from its own checkpoint at its step 3" in resumed["note"]
+    assert "--resume" in resumed["command"] and "--init-from" not in resumed["command"]  # its own command alone
+    assert card["wall_time_s"] == pytest.approx(sum(run["wall_time_s"] for run in card["training_chunks"]), abs=0.2)
+    assert card["steps"] == 13 and card["earlier_weights"]["fingerprint"] == shipped.header["fingerprint"]
+    assert card["earlier_weights"]["metrics"] == {"nll": 0.8} and card["earlier_weights"]["what"].endswith(
+        "(11 steps), measured then")
 
 
 def test_evaluate_prints_one_json_object_as_its_last_line():
@@ -264,7 +277,7 @@ def test_a_process_given_a_bad_prompt_prints_one_line_and_no_traceback(tmp_path)
 def test_a_training_run_stopped_by_ctrl_c_says_how_to_resume_and_exits_130_without_a_traceback(tmp_path, capsys,
                                                                                                  monkeypatch):
     """What `timeout -s INT` does to a long run (chapter 07's CPU runs): the trainer checkpoints the step it reached,
-    the command ends with one line and status 130, and --resume goes on from there."""
+    the command ends with one line and status 130, --resume goes on from there, and the card names the step."""
     from ddpm_from_scratch import train
 
     step = train.Trainer.train_step
@@ -285,6 +298,8 @@ def test_a_training_run_stopped_by_ctrl_c_says_how_to_resume_and_exits_130_witho
     cli.main(["train", "--recipe", "moons", "--steps", "20", "--out", str(out), "--quiet", "--device", "cpu",
               "--resume"])
     assert "from step 5 to 20" in capsys.readouterr().out
+    card = json.loads((out / "moons.json").read_text())  # the card says where the clock (or a hand) stopped it
+    assert card["interrupted_at_steps"] == [5] and card["command"].count(", then ") == 1
 
 
 def test_train_half_stores_float16_weights_that_load_as_float32(tmp_path):
