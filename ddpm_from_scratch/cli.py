@@ -198,7 +198,8 @@ def _train(args, recipe, device, rank: int, world_size: int) -> None:
     measured = recipe.measure(trainer.ema) if recipe.measure else {}  # e.g. the autoencoder's scale factor
     card |= measured
     exported = out / f"{recipe.name}.pt"
-    exported_before = load_checkpoint(exported)["fingerprint"] if exported.exists() else None  # by this run, earlier
+    # what this run exported before, if it did: the shipped weights may be those (a run resumed, then shipped again)
+    exported_before = load_checkpoint(exported)["fingerprint"] if args.ship and started and exported.exists() else None
     trainer.export(exported, measured, half=args.half)
     write_card(card, out / f"{recipe.name}.json")
     print(f"exported EMA weights to {exported} with card {out / (recipe.name + '.json')}")

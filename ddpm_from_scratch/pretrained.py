@@ -57,12 +57,12 @@ def card_of_continued_run(shipped: dict, run: dict, fingerprint: str, resumed: b
         own = [c for c in chunks if c["steps"][0] >= before]  # the chunks this run made before
         done = chunks[-1]["steps"][1]
         commands = run["command"].split(", then ")[sum(len(c["command"].split(", then ")) for c in own):]
-        chunk = _chunk(run, done) | {
+        stops = [s for s in run.get("interrupted_at_steps", []) if s > done - before]  # those of this stretch
+        chunk = {k: v for k, v in _chunk(run, done).items() if k != "interrupted_at_steps"} | {
             "steps": [done, run["steps_in_all"]],
             "wall_time_s": round(run["wall_time_s"] - sum(c["wall_time_s"] for c in own), 1),
             "command": ", then ".join(commands),
-            **({"interrupted_at_steps": [s for s in run["interrupted_at_steps"] if s > done - before]}
-               if run.get("interrupted_at_steps") else {}),
+            **({"interrupted_at_steps": stops} if stops else {}),
             "note": f"run {len(chunks) - len(own) + 1} resumed from its own checkpoint at its step {done - before:,} "
                     f"(`train --resume`): optimiser, EMA and data stream carry on as if it had never stopped; "
                     f"its steps and wall time here are those since it was last shipped"}
