@@ -125,7 +125,8 @@ def save_checkpoint(payload: dict, path) -> Path:
 
 def write_card(card: dict, path) -> Path:
     """Write a checkpoint's card (JSON) to ``path`` atomically, as ``save_checkpoint`` writes weights."""
-    return replace_atomically(path, lambda tmp: tmp.write_text(json.dumps(card, indent=2) + "\n"))
+    text = json.dumps(card, indent=2, ensure_ascii=False) + "\n"   # cards carry prose: keep "×" and "—" readable
+    return replace_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def replace_atomically(path, write) -> Path:

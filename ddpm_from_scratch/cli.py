@@ -308,7 +308,7 @@ def cmd_evaluate(args) -> None:
         if path is None:
             raise UsageError(f"{recipe.name} is a pipeline: it has no card of its own to write")
         card_path = path.with_suffix(".json")
-        card = json.loads(card_path.read_text()) if card_path.exists() else {}
+        card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.exists() else {}
         card["metrics"] = {k: v for k, v in results.items() if k != "checkpoint"}
         card["metrics_command"] = "python -m ddpm_from_scratch " + " ".join(shlex.quote(a) for a in args.argv)
         card["metrics_hardware"] = _hardware(device)

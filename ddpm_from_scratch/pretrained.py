@@ -103,7 +103,7 @@ def _chunk(card: dict, first_step: int) -> dict:
 
 def _card_beside(checkpoint_path: Path) -> dict:
     card_path = checkpoint_path.with_suffix(".json")
-    return json.loads(card_path.read_text()) if card_path.exists() else {}
+    return json.loads(card_path.read_text(encoding="utf-8")) if card_path.exists() else {}
 
 
 def load(name: str, device=None) -> Pretrained:

@@ -726,7 +726,7 @@ def initialise_from(model, path, requires=()) -> dict:
                          "trained with the same text encoder and autoencoder")
     model.load_state_dict(payload["ema"] if "ema" in payload else payload["model"])
     card_path = path.with_suffix(".json")  # its card, when it has one: how it was trained
-    card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+    card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.is_file() else {}
     return {"file": path.name, "fingerprint": payload["fingerprint"], "steps": payload.get("step"),
             **{key: card.get(key) for key in ("command", "hardware", "wall_time_s")},
             "earlier": payload.get("metadata", {}).get("initialised_from")}

@@ -146,8 +146,9 @@ def test_a_card_is_replaced_whole_or_not_at_all(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         checkpoints.replace_atomically(path, crash)
     assert json.loads(path.read_text()) == {"steps": 1} and [p.name for p in tmp_path.iterdir()] == ["m.json"]
-    checkpoints.write_card({"steps": 2}, path)
-    assert json.loads(path.read_text()) == {"steps": 2}
+    checkpoints.write_card({"steps": 2, "note": "64×64 — resumed"}, path)
+    text = path.read_text(encoding="utf-8")
+    assert json.loads(text) == {"steps": 2, "note": "64×64 — resumed"} and "64×64 — resumed" in text  # prose stays readable
 
 
 def test_writing_into_a_path_that_cannot_be_a_directory_is_a_clear_error(tmp_path):
