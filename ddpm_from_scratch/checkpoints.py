@@ -123,6 +123,12 @@ def save_checkpoint(payload: dict, path) -> Path:
     return path
 
 
+def read_card(checkpoint_path) -> dict:
+    """The card beside a checkpoint (``NAME.json`` beside ``NAME.pt``), or ``{}`` when it has none."""
+    card_path = Path(checkpoint_path).with_suffix(".json")
+    return json.loads(card_path.read_text(encoding="utf-8")) if card_path.is_file() else {}
+
+
 def write_card(card: dict, path) -> Path:
     """Write a checkpoint's card (JSON) to ``path`` atomically, as ``save_checkpoint`` writes weights."""
     text = json.dumps(card, indent=2, ensure_ascii=False) + "\n"   # cards carry prose: keep "×" and "—" readable

@@ -22,7 +22,7 @@ import torch
 
 from . import pipeline, pretrained, train
 from .budget import default_device, device_present
-from .checkpoints import CheckpointError, load_checkpoint, replace_atomically, write_card
+from .checkpoints import CheckpointError, load_checkpoint, read_card, replace_atomically, write_card
 from .nn import VAE
 from .recipes import CAPSTONE_PARTS, RECIPES, folder_run, get_recipe, make_trainer, on_folder, steps_in_all
 from .train import RunLockedError
@@ -307,12 +307,11 @@ def cmd_evaluate(args) -> None:
     if args.write_card:
         if path is None:
             raise UsageError(f"{recipe.name} is a pipeline: it has no card of its own to write")
-        card_path = path.with_suffix(".json")
-        card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.exists() else {}
+        card = read_card(path)
         card["metrics"] = {k: v for k, v in results.items() if k != "checkpoint"}
         card["metrics_command"] = "python -m ddpm_from_scratch " + " ".join(shlex.quote(a) for a in args.argv)
         card["metrics_hardware"] = _hardware(device)
-        write_card(card, card_path)
+        write_card(card, path.with_suffix(".json"))
     print(json.dumps(results))
 
 

@@ -706,8 +706,6 @@ def evaluate_scenes(route, judge=None, text_model=None, num_samples: int = 500, 
     prompts next to that of real pairs (``evaluate_scenes_text`` gives the mismatched level). DDIM-``steps`` with
     ``guidance_scale`` and ``eta`` (its noise per step): the route's own (its card's) unless given.
     """
-    import random
-
     from .data import scenes
     from .metrics import clip_score
 

@@ -7,11 +7,10 @@ whose weights no longer ship (beaten by a later model) stays, with ``weights_not
 saying why, so that the book can still quote what was measured on them.
 """
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .checkpoints import load_checkpoint, model_from_payload, schedule_of
+from .checkpoints import load_checkpoint, model_from_payload, read_card, schedule_of
 from .schedules import NoiseSchedule
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
@@ -33,7 +32,7 @@ def available() -> list:
 
 def card(name: str) -> dict:
     """The card of a shipped checkpoint ({} if it has none)."""
-    return _card_beside(CHECKPOINT_DIR / f"{name}.pt")
+    return read_card(CHECKPOINT_DIR / f"{name}.pt")
 
 
 def card_of_continued_run(shipped: dict, run: dict, fingerprint: str, resumed: bool = False) -> dict:
@@ -101,11 +100,6 @@ def _chunk(card: dict, first_step: int) -> dict:
             **({"interrupted_at_steps": card["interrupted_at_steps"]} if "interrupted_at_steps" in card else {})}
 
 
-def _card_beside(checkpoint_path: Path) -> dict:
-    card_path = checkpoint_path.with_suffix(".json")
-    return json.loads(card_path.read_text(encoding="utf-8")) if card_path.exists() else {}
-
-
 def load(name: str, device=None) -> Pretrained:
     """Load a shipped checkpoint by name, e.g. ``load("digits")``."""
     path = CHECKPOINT_DIR / f"{name}.pt"
@@ -127,5 +121,5 @@ def load_file(path, device=None) -> Pretrained:
     path = Path(path)
     payload = load_checkpoint(path)
     header = {k: v for k, v in payload.items() if k not in ("model", "ema", "optimizer")}
-    return Pretrained(model_from_payload(payload, path, device=device), schedule_of(payload), _card_beside(path),
+    return Pretrained(model_from_payload(payload, path, device=device), schedule_of(payload), read_card(path),
                       header, path)

@@ -13,7 +13,6 @@ so the seed fixes the initial weights too, and a recipe run twice on the same ma
 thread count gives bit-identical checkpoints.
 """
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -22,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from . import diffusion, evaluation
-from .checkpoints import describe
+from .checkpoints import describe, read_card
 from .data import load_digits, load_toy, scenes, shapes
 from .metrics import quantize_to_8bit, vae_negative_elbo
 from .nn import (AutoencoderConfig, ClassifierConfig, ContrastiveConfig, MLPConfig, SceneReaderConfig, TextUNetConfig,
@@ -725,8 +724,7 @@ def initialise_from(model, path, requires=()) -> dict:
                          f"({wanted or 'none'}): its weights would mean something else here. Start from a checkpoint "
                          "trained with the same text encoder and autoencoder")
     model.load_state_dict(payload["ema"] if "ema" in payload else payload["model"])
-    card_path = path.with_suffix(".json")  # its card, when it has one: how it was trained
-    card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.is_file() else {}
+    card = read_card(path)  # its card, when it has one: how it was trained
     return {"file": path.name, "fingerprint": payload["fingerprint"], "steps": payload.get("step"),
             **{key: card.get(key) for key in ("command", "hardware", "wall_time_s")},
             "earlier": payload.get("metadata", {}).get("initialised_from")}
