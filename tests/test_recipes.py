@@ -175,10 +175,13 @@ def test_imports_point_one_way(part, forbidden):
                     f"{path.relative_to(PACKAGE)} imports {name}"
 
 
-# Computed once per CPU model, on this project's 2-core machines with 2 torch threads and torch 2.13.0, by running
-# exactly the code below; a change to the recipe's seeding, data, model or trainer changes it. CPU kernels differ by
-# model (the shipped checkpoint was trained on the AMD EPYC), so the bits are reproducible on one model only.
-SHAPES32_CLASSIFIER_STEP_200 = {"AMD EPYC": "9170c43411b2b0de", "Intel(R) Xeon(R)": "a5e94d280ba0bb91"}
+# Computed on this project's 2-core machines with 2 torch threads and torch 2.13.0, by running exactly the code
+# below; a change to the recipe's seeding, data, model or trainer changes every one of them. CPU kernels differ by
+# processor, and one model name covers several: "AMD EPYC" machines have given two results (the shipped checkpoint
+# was trained on one of them; bbb595e6bb077fac on an EPYC of family 25, model 1, where torch's CPU capability is
+# AVX2), so the bits are reproducible on each processor, and checked against those seen on machines of its name.
+SHAPES32_CLASSIFIER_STEP_200 = {"AMD EPYC": {"9170c43411b2b0de", "bbb595e6bb077fac"},
+                                "Intel(R) Xeon(R)": {"a5e94d280ba0bb91"}}
 
 
 def test_the_shipped_32px_judge_s_recipe_reproduces_its_first_200_steps_bit_for_bit():
@@ -199,4 +202,4 @@ def test_the_shipped_32px_judge_s_recipe_reproduces_its_first_200_steps_bit_for_
     if not expected:
         pytest.skip(f"no fingerprint recorded for this CPU model ({cpu}); "
                     f"record {fingerprint(trainer.model.state_dict())} for it")
-    assert fingerprint(trainer.model.state_dict()) == expected[0]
+    assert fingerprint(trainer.model.state_dict()) in expected[0]
