@@ -58,7 +58,8 @@ def add_noise(schedule: NoiseSchedule, x0: torch.Tensor, t, noise: torch.Tensor 
 
 def add_noise_step_by_step(schedule: NoiseSchedule, x0: torch.Tensor, t,
                            generator: torch.Generator | None = None) -> torch.Tensor:
-    """The slow forward process: apply q(x_s | x_{s-1}) for s = 0 .. t, fresh noise each step  (DDPM eq. 2).
+    """The slow forward process: apply q(x_s | x_{s-1}) for formula steps s = 1 .. t + 1 (code steps 0 .. t),
+    fresh noise each step  (DDPM eq. 2).
 
     Same distribution as ``add_noise`` (chapter 06 shows it); ``t`` may differ per example.
     """
@@ -66,7 +67,7 @@ def add_noise_step_by_step(schedule: NoiseSchedule, x0: torch.Tensor, t,
     x = x0
     for s in range(int(t.max()) + 1):
         beta = schedule.gather(schedule.betas, s, x0)
-        stepped = (1 - beta).sqrt() * x + beta.sqrt() * _randn_like(x0, generator)  # x_s = sqrt(1-beta_s) x_{s-1} + sqrt(beta_s) eps
+        stepped = (1 - beta).sqrt() * x + beta.sqrt() * _randn_like(x0, generator)  # eq. 2 at code step s (formula step s + 1)
         active = (s <= t).reshape((-1,) + (1,) * (x0.ndim - 1))  # examples whose t is not yet reached
         x = torch.where(active, stepped, x)
     return x
@@ -121,7 +122,8 @@ def ddpm_step(schedule: NoiseSchedule, eps: torch.Tensor, t, x_t: torch.Tensor,
     """One reverse step x_t -> x_{t-1} given the predicted noise eps   (DDPM Algorithm 2).
 
     ``variance="posterior"`` uses beta~_t (eq. 7), ``"beta"`` uses beta_t; both are
-    choices the DDPM paper found to work equally well. No noise is added at t = 0.
+    choices the DDPM paper found to work equally well. ``t`` is the code index (formula step t + 1):
+    no noise is added at code t = 0, the last reverse step, whose output is x_0.
     ``noise`` given explicitly makes the step deterministic. ``clip_x0`` clamps the
     implied clean image to ``data_range`` (images: [-1, 1]) before forming the mean.
     """
@@ -143,7 +145,7 @@ def ddpm_step(schedule: NoiseSchedule, eps: torch.Tensor, t, x_t: torch.Tensor,
         raise ValueError(f"variance must be 'posterior' or 'beta', got {variance!r}")
     if noise is None:
         noise = _randn_like(x_t, generator)
-    not_last = (t > 0).reshape((-1,) + (1,) * (x_t.ndim - 1))  # no noise on the final step (t = 0)
+    not_last = (t > 0).reshape((-1,) + (1,) * (x_t.ndim - 1))  # no noise on the final step (code t = 0)
     return mean + torch.where(not_last, var.sqrt() * noise, torch.zeros_like(noise))  # x_{t-1} = mu + sigma z
 
 
@@ -166,7 +168,7 @@ def ddim_step(schedule: NoiseSchedule, eps: torch.Tensor, t, t_prev, x_t: torch.
     if (t_prev >= t).any() or (t_prev < -1).any():
         raise ValueError("t_prev must satisfy -1 <= t_prev < t")
     alpha_bar = schedule.gather(schedule.alpha_bars, t, x_t)
-    alpha_bar_prev = schedule.gather(schedule.alpha_bars_prev, t_prev + 1, x_t)  # abar_{-1} = 1
+    alpha_bar_prev = schedule.gather(schedule.alpha_bars_prev, t_prev + 1, x_t)  # abar at code -1 (clean) = 1
     # 1. predicted clean image ("predicted x_0", eq. 12)
     x0_hat = predict_x0(schedule, x_t, t, eps)
     if clip_x0:
@@ -228,8 +230,8 @@ def guided_noise_predictor(noise_predictor, text, guidance_scale: float = 1.0, b
 class Trajectory:
     """The states of one run of the reverse process.
 
-    ``timesteps[i]`` is the step index of ``states[i]``: the first is the starting noise
-    (``x_{T-1}``), the last is ``-1``, the generated clean sample.
+    ``timesteps[i]`` is the code step index of ``states[i]``: the first is the starting noise
+    x_T (code index ``T-1``), the last is ``-1``, the generated clean sample x_0.
     """
 
     timesteps: list
@@ -272,7 +274,7 @@ def sample(noise_predictor, schedule: NoiseSchedule, shape, sampler: str = "ddpm
            eta: float = 0.0, generator: torch.Generator | None = None, device=None, clip_x0: bool | None = None,
            progress: bool = True, return_trajectory: bool = False, text=None, guidance_scale: float = 1.0,
            x_start: torch.Tensor | None = None, t_start: int | None = None, **model_kwargs):
-    """The reverse process: start from pure noise x_{T-1} ~ N(0, I) and denoise step by step.
+    """The reverse process: start from pure noise x_T ~ N(0, I) (code index T-1) and denoise step by step.
 
     ``shape`` is the number of samples (the model says the rest: ``model.sample_shape``) or a
     full shape. ``sampler="ddpm"`` visits all T steps (DDPM Algorithm 2); ``"ddim"`` visits
@@ -281,7 +283,7 @@ def sample(noise_predictor, schedule: NoiseSchedule, shape, sampler: str = "ddpm
     that range. ``text`` (caption token ids, one row per sample) conditions a text model, with
     classifier-free ``guidance_scale`` (see ``guided_noise_predictor``); other conditions go
     to the network as keywords. ``x_start`` and ``t_start`` (together) start the reverse
-    process from a given x_t at step t_start instead of pure noise at T-1 (the super-resolution
+    process from a given x_t at code step t_start instead of pure noise at code step T-1 (the super-resolution
     decoder of chapter 04 starts from its noised, upsampled thumbnail). Returns the samples,
     or ``(samples, Trajectory)`` when ``return_trajectory``.
     """
@@ -313,6 +315,8 @@ def sample(noise_predictor, schedule: NoiseSchedule, shape, sampler: str = "ddpm
     was_training = noise_predictor.training
     noise_predictor.eval()
     network = noise_predictor
+    # conditions (a thumbnail, its augmentation level, ...) go where the network is, wherever the caller made them
+    model_kwargs = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in model_kwargs.items()}
     if text is not None:
         if len(text) != shape[0]:
             raise ValueError(f"text has {len(text)} rows but {shape[0]} samples were asked for: one caption per sample")

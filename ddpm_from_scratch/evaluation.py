@@ -440,7 +440,7 @@ def time_latent_against_pixel_space(latent_model, batch_size: int = 64, num_imag
 
     schedule = NoiseSchedule.cosine()
     pixel_model = TextConditionedUNet(replace(latent_model.config, image_channels=3, image_size=32,
-                                              data_range=(-1.0, 1.0), train_text_encoder=True))
+                                              data_range=(-1.0, 1.0)))  # the same text encoder, trained or frozen alike
     models = {"latent": latent_model, "pixel": pixel_model}
     text = latent_model.tokenizer(["a small red circle in the top left"] * batch_size)
     timings = {}

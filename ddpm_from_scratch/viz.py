@@ -369,8 +369,9 @@ def pipeline_diagram() -> Figure:
 
 
 def three_modules_diagram() -> Figure:
-    """The lecture's three separately trained modules (chapter 04): what each learns from, and how they chain."""
-    fig, ax = _diagram(11, 4.6)
+    """The lecture's three separately trained modules (chapter 04): what each learns from, and how they chain, with
+    the compressed version each of the three well-known systems draws (Imagen, Stable Diffusion, DALL-E 2)."""
+    fig, ax = _diagram(11, 4.8)
     width, height = 2.3, 1.05
 
     def box(x, y, label, colour, w=width, h=height):
@@ -380,24 +381,26 @@ def three_modules_diagram() -> Figure:
         ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(arrowstyle=style, lw=1.4))
 
     colours = {"text": "#dbe9f6", "generator": "#fde2c8", "decoder": "#d9f2d9"}
-    ax.text(0.05, 4.4, "generation: one pass through three modules", fontsize=10, weight="bold", va="top")
+    ax.text(0.05, 4.6, "generation: one pass through three modules", fontsize=10, weight="bold", va="top")
     y = 2.85
     box(0.05, y, '"a big red circle\nin the top left"', "#ffffff", w=1.7)
     box(2.15, y, "Text encoder", colours["text"], w=1.7)
     box(4.25, y, "Generation model\n(Denoise x T,\nfrom pure noise)", colours["generator"])
-    box(6.95, y, "compressed version:\n16x16 thumbnail, or\n8x8x4 latent", "#ffffff", w=1.9)
+    box(6.85, y - 0.2, "compressed version:\nthumbnail (Imagen),\nlatent (Stable Diffusion),\n"
+        "CLIP image embedding\n(DALL-E 2's prior)", "#ffffff", w=2.1, h=1.45)
     box(9.25, y, "Decoder", colours["decoder"], w=1.7)
-    for x0, x1 in [(1.8, 2.1), (3.9, 4.2), (6.6, 6.9), (8.9, 9.2)]:
+    for x0, x1 in [(1.8, 2.1), (3.9, 4.2), (6.6, 6.8), (9.0, 9.2)]:
         arrow(x0, y + height / 2, x1, y + height / 2)
-    ax.text(0.05, 2.2, "training: each module on its own data, separately", fontsize=10, weight="bold", va="top")
-    y = 0.25
-    box(2.15 - 0.35, y, "caption-image pairs\n(ch. 03; contrastive\nin ch. 07)", colours["text"], w=2.4, h=1.3)
-    box(4.25 + 0.1, y, "(text, compressed image)\npairs: compress each\ntraining image first", colours["generator"],
-        w=2.4, h=1.3)
-    box(7.2, y, "no text at all:\n(downscaled image, image)\npairs, or an autoencoder\nfor the latent", colours["decoder"],
-        w=3.7, h=1.3)
-    for x in (3.0, 5.55, 10.1):
-        arrow(x, y + 1.35, x, 2.8, style="-|>")
+    ax.text(0.05, 2.35, "training: each on its own data", fontsize=10, weight="bold", va="top")
+    y = 0.15
+    box(1.5, y, "caption-image pairs (CLIP;\nch. 03, contrastive in ch. 07),\nor text alone (Imagen:\n"
+        "a frozen language model)", colours["text"], w=2.6, h=1.45)
+    box(4.35, y, "(text, compressed image)\npairs: compress each\ntraining image first", colours["generator"],
+        w=2.4, h=1.45)
+    box(7.0, y, "(downscaled image, image) pairs,\nor an autoencoder on images alone;\n"
+        "Imagen's super-resolution models\nand DALL-E 2's decoder\nread the text too", colours["decoder"], w=3.9, h=1.45)
+    for x in (3.3, 5.55, 10.1):
+        arrow(x, y + 1.5, x, 2.8, style="-|>")
     return fig
 
 

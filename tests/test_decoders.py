@@ -252,3 +252,50 @@ def test_sampling_can_start_from_a_given_state_at_a_given_step():
         diffusion.sample(Zero(), schedule, (3, 2), x_start=x_start, progress=False)
     with pytest.raises(ValueError, match="x_start has shape"):
         diffusion.sample(Zero(), schedule, (4, 2), x_start=x_start, t_start=40, progress=False)
+
+
+def test_the_decoders_move_their_inputs_to_the_models_device_and_dtype():
+    # Only the CPU is here, so a real device mismatch (model on a GPU, inputs on the CPU) is not testable;
+    # what is tested: inputs already on the model's device, and inputs of another dtype, give the same images.
+    ae = small_autoencoder()
+    decoder = LatentDecoder(ae, 2.0)
+    latents = torch.randn(2, 2, 8, 8, generator=torch.Generator().manual_seed(0))
+    expected = decoder(latents)
+    device = next(ae.parameters()).device
+    assert torch.allclose(decoder(latents.to(device)), expected, atol=1e-6)
+    assert torch.allclose(decoder(latents.double()), expected, atol=1e-5)
+    assert expected.device.type == "cpu"
+    torch.manual_seed(0)
+    sr = UNet(UNetConfig(image_channels=3, image_size=16, base_channels=8, channel_mults=(1, 2), num_res_blocks=1,
+                         attention_resolutions=(), num_groups=4, cond_channels=3, augmentation_level=True))
+    thumbnails = torch.rand(2, 3, 8, 8) * 2 - 1
+    for start_from in SuperResolution.START_FROM:
+        super_resolution = SuperResolution(sr, NoiseSchedule.cosine(), steps=2, start_from=start_from)
+        images = super_resolution(thumbnails)
+        assert images.shape == (2, 3, 16, 16) and images.device.type == "cpu"
+        assert torch.allclose(super_resolution(thumbnails.double()), images, atol=1e-5)
+    with pytest.raises(ValueError, match="start_from"):
+        SuperResolution(sr, NoiseSchedule.cosine(), start_from="noise")
+
+
+def test_the_augmented_start_departs_from_the_clean_one_as_the_augmentation_level_grows():
+    torch.manual_seed(0)
+    sr = UNet(UNetConfig(image_channels=3, image_size=16, base_channels=8, channel_mults=(1, 2), num_res_blocks=1,
+                         attention_resolutions=(), num_groups=4, cond_channels=3, augmentation_level=True))
+    thumbnails = torch.rand(2, 3, 8, 8) * 2 - 1
+    clean, augmented = (SuperResolution(sr, NoiseSchedule.cosine(), augmentation_level=0, steps=2, start_from=s)
+                        for s in SuperResolution.START_FROM)
+    # level 0 is the first noising step: the thumbnail is noised a little (noise std sqrt(1 - alpha_bar_0))
+    near = (clean(thumbnails) - augmented(thumbnails)).abs().mean()
+    clean.augmentation_level = augmented.augmentation_level = 100
+    far = (clean(thumbnails) - augmented(thumbnails)).abs().mean()
+    assert near < 0.05 and far > 2 * near
+
+
+def test_a_shipped_route_takes_its_device_as_a_string_or_a_torch_device():
+    from ddpm_from_scratch import pipeline
+
+    prompts = ["a big red circle in the top left"]
+    by_string = pipeline.load("latent", "cpu")(prompts, steps=2)
+    by_device = pipeline.load("latent", torch.device("cpu"))(prompts, steps=2)
+    assert by_string.device.type == "cpu" and torch.equal(by_string, by_device)

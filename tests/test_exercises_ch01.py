@@ -1,6 +1,7 @@
 """The chapter 01 exercise checkers accept right answers and reject wrong ones, with a helpful message."""
 
 import math
+import sys
 
 import pytest
 import torch
@@ -39,10 +40,60 @@ def test_denoise_checker_accepts_beta_variance_and_says_which(capsys):
     assert "beta_t" in capsys.readouterr().out
 
 
-def test_denoise_checker_accepts_the_package_step():
-    assert ch01.check_denoise_step(lambda s, eps, t, x, z: diffusion.ddpm_step(s, eps, t, x, noise=z))
-    assert ch01.check_denoise_step(lambda s, eps, t, x, z: diffusion.ddpm_step(s, eps, t, x, noise=z,
-                                                                               variance="beta"))
+def denoise_step_solution(schedule, eps, t, x_t, z):
+    """The solution the book shows for exercise 1 of chapter 01."""
+    betas = schedule.betas.tolist()  # plain Python floats
+    alpha_bar = 1.0
+    for beta_s in betas[: t + 1]:  # alpha_bars[t] = (1 - betas[0]) ... (1 - betas[t])
+        alpha_bar *= 1 - beta_s
+    alpha_bar_prev = alpha_bar / (1 - betas[t])  # alpha_bars[t - 1]; 1 at t = 0 (the clean picture)
+    beta = betas[t]
+    mean = (x_t - beta / (1 - alpha_bar) ** 0.5 * eps) / (1 - beta) ** 0.5
+    if t == 0:
+        return mean  # the last step adds no noise
+    sigma = (beta * (1 - alpha_bar_prev) / (1 - alpha_bar)) ** 0.5
+    return mean + sigma * z
+
+
+def test_denoise_checker_accepts_the_books_solution(capsys):
+    assert ch01.check_denoise_step(denoise_step_solution)
+    assert "Correct" in capsys.readouterr().out
+
+
+def _ddpm_step_imported_by_name(s, eps, t, x, z):
+    from ddpm_from_scratch.diffusion import ddpm_step
+
+    return ddpm_step(s, eps, t, x, noise=z, variance="beta")
+
+
+@pytest.mark.parametrize("shortcut, name", [
+    (lambda s, eps, t, x, z: diffusion.ddpm_step(s, eps, t, x, noise=z), "diffusion.ddpm_step"),
+    (_ddpm_step_imported_by_name, "diffusion.ddpm_step"),
+    (lambda s, eps, t, x, z: diffusion.ddim_step(s, eps, t, t - 1, x, eta=1.0, noise=z), "diffusion.ddim_step"),
+])
+def test_denoise_checker_refuses_the_package_step(shortcut, name, capsys):
+    """The package's step gives the right numbers, but the exercise is to write it: delegating is refused."""
+    assert ch01.check_denoise_step(shortcut) is False
+    out = capsys.readouterr().out
+    assert "Not yet" in out and name in out and "write the step yourself" in out
+    assert len(out.strip().splitlines()) == 1
+    assert sys.getprofile() is None  # the checker's watch is removed
+    assert ch01.check_denoise_step(step_by_hand)  # and nothing is left broken
+
+
+def _alpha_bars_read(schedule, eps, t, x_t, z):
+    beta, alpha_bar = schedule.betas[t].item(), schedule.alpha_bars[t].item()
+    mean = (x_t - beta / (1 - alpha_bar) ** 0.5 * eps) / (1 - beta) ** 0.5
+    return mean if t == 0 else mean + schedule.posterior_variance[t].item() ** 0.5 * z
+
+
+def test_denoise_checker_refuses_the_precomputed_alpha_bars(capsys):
+    """The exercise says: use only schedule.betas. Reading schedule.alpha_bars gives the right numbers but is
+    refused, with one line saying what to do."""
+    assert ch01.check_denoise_step(_alpha_bars_read) is False
+    out = capsys.readouterr().out
+    assert "Not yet" in out and "schedule.alpha_bars" in out and "only schedule.betas" in out
+    assert len(out.strip().splitlines()) == 1
 
 
 def test_denoise_checker_works_on_the_schedule_it_is_given():
@@ -103,6 +154,62 @@ def test_reverse_process_checker_accepts_a_correct_loop(small, capsys):
     model, schedule = small
     assert ch01.check_reverse_process(reverse_process, model, schedule)
     assert "Correct" in capsys.readouterr().out
+
+
+def reverse_process_solution(model, schedule, shape, generator):
+    """The solution the book shows for exercise 2 of chapter 01."""
+    x = torch.randn(shape, generator=generator)  # pure noise, x_T ~ N(0, I)
+    for t in range(schedule.num_steps - 1, -1, -1):  # code t = T-1, ..., 0
+        eps = model(x, torch.full((shape[0],), t))  # the noise predictor
+        z = torch.randn(shape, generator=generator)  # fresh noise, drawn as sample() draws it
+        x = diffusion.ddpm_step(schedule, eps, t, x, noise=z)  # mu + sigma z (no noise on the last step)
+    return x
+
+
+def test_reverse_process_checker_accepts_the_books_solution(small, capsys):
+    model, schedule = small
+    assert ch01.check_reverse_process(reverse_process_solution, model, schedule)
+    assert "Correct" in capsys.readouterr().out
+
+
+def test_reverse_process_checker_accepts_a_loop_of_denoise_steps(small):
+    model, schedule = small
+
+    def loop(model, schedule, shape, generator):
+        x = torch.randn(shape, generator=generator)
+        for t in range(schedule.num_steps - 1, -1, -1):
+            x = diffusion.denoise(model, schedule, x, t, generator=generator)
+        return x
+
+    assert ch01.check_reverse_process(loop, model, schedule)
+
+
+def _sample_imported_by_name(m, s, shape, g):
+    from ddpm_from_scratch.diffusion import sample
+
+    return sample(m, s, shape, sampler="ddpm", generator=g, clip_x0=False, progress=False)
+
+
+def _sample_with_the_refusal_swallowed(m, s, shape, g):
+    try:
+        return diffusion.sample(m, s, shape, generator=g, clip_x0=False, progress=False)
+    except Exception:
+        return reverse_process(m, s, shape, g)
+
+
+@pytest.mark.parametrize("shortcut", [
+    lambda m, s, shape, g: diffusion.sample(m, s, shape, sampler="ddpm", generator=g, clip_x0=False, progress=False),
+    _sample_imported_by_name,
+    _sample_with_the_refusal_swallowed,
+])
+def test_reverse_process_checker_refuses_the_package_sampler(small, shortcut, capsys):
+    """diffusion.sample gives exactly the reference, but the exercise is to write the loop: it is refused."""
+    model, schedule = small
+    assert ch01.check_reverse_process(shortcut, model, schedule) is False
+    out = capsys.readouterr().out
+    assert "Not yet" in out and "diffusion.sample" in out and "write the loop yourself" in out
+    assert len(out.strip().splitlines()) == 1
+    assert ch01.check_reverse_process(reverse_process_solution, model, schedule)  # nothing is left broken
 
 
 def test_reverse_process_checker_accepts_letting_ddpm_step_draw_the_noise(small):

@@ -38,10 +38,46 @@ def test_add_noise_checker_accepts_a_hand_written_forward_process(capsys):
     assert "Correct" in capsys.readouterr().out
 
 
-def test_add_noise_checker_accepts_the_package_function():
-    assert ch02.check_add_noise(lambda s, x0, t, noise: diffusion.add_noise(s, x0, t, noise))
-    assert ch02.check_add_noise(lambda s, x0, t, noise: diffusion.add_noise(s, x0, t, noise),
-                                NoiseSchedule.cosine(1000))
+def add_noise_solution(schedule, x0, t, noise):
+    """The solution the book shows for exercise 1 of chapter 02."""
+    alpha_bars = torch.cumprod(1 - schedule.betas, dim=0)  # abar_t = prod_{s<=t} (1 - beta_s)
+    abar = alpha_bars[torch.as_tensor(t)].to(x0.dtype)  # () for an int t, (B,) for a tensor
+    abar = abar.reshape(-1, *[1] * (x0.ndim - 1)) if abar.ndim else abar  # (B, 1, 1, 1): one number per image
+    return abar.sqrt() * x0 + (1 - abar).sqrt() * noise  # x_t = sqrt(abar) x0 + sqrt(1-abar) eps
+
+
+def test_add_noise_checker_accepts_the_books_solution(capsys):
+    assert ch02.check_add_noise(add_noise_solution)
+    assert ch02.check_add_noise(add_noise_solution, NoiseSchedule.cosine(1000))
+    assert "Correct" in capsys.readouterr().out
+
+
+def _alpha_bars_read(schedule, x0, t, noise):
+    abar = schedule.alpha_bars[torch.as_tensor(t)].to(x0.dtype)
+    abar = abar.reshape(-1, *[1] * (x0.ndim - 1)) if abar.ndim else abar
+    return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
+
+
+@pytest.mark.parametrize("shortcut", [
+    lambda s, x0, t, noise: diffusion.add_noise(s, x0, t, noise),
+    _alpha_bars_read,
+])
+def test_add_noise_checker_refuses_the_precomputed_alpha_bars(shortcut, capsys):
+    """The exercise asks for alpha_bar computed from the betas: the package function and schedule.alpha_bars
+    give the right numbers but are refused, with one line saying what to do."""
+    assert not ch02.check_add_noise(shortcut)
+    out = capsys.readouterr().out
+    assert "Not yet" in out and "schedule.alpha_bars" in out and "schedule.betas" in out
+    assert len(out.strip().splitlines()) == 1
+
+
+def test_training_pairs_may_still_use_the_package_forward_process():
+    def pairs(schedule, x0):
+        t = torch.randint(0, schedule.num_steps, (x0.shape[0],))
+        noise = torch.randn_like(x0)
+        return diffusion.add_noise(schedule, x0, t, noise), t, noise
+
+    assert ch02.check_training_pairs(pairs)
 
 
 def test_add_noise_checker_rejects_alpha_instead_of_alpha_bar(capsys):
@@ -66,7 +102,7 @@ def test_add_noise_checker_rejects_noise_drawn_inside_the_function(capsys):
 
 def test_add_noise_checker_rejects_a_version_that_only_works_for_an_int_t(capsys):
     def int_only(schedule, x0, t, noise):
-        abar = schedule.alpha_bars[t].float()  # (B,) for a tensor t: broadcasts against the last axis
+        abar = torch.cumprod(1 - schedule.betas, 0)[t].float()  # (B,) for a tensor t: broadcasts against the last axis
         return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
 
     assert not ch02.check_add_noise(int_only)
@@ -75,7 +111,7 @@ def test_add_noise_checker_rejects_a_version_that_only_works_for_an_int_t(capsys
 
 def test_add_noise_checker_names_a_float64_result(capsys):
     def float64(schedule, x0, t, noise):
-        abar = schedule.alpha_bars[torch.as_tensor(t)].reshape(-1, 1, 1, 1)  # float64
+        abar = torch.cumprod(1 - schedule.betas, 0)[torch.as_tensor(t)].reshape(-1, 1, 1, 1)  # float64
         return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
 
     assert not ch02.check_add_noise(float64)

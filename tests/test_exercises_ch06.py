@@ -37,6 +37,54 @@ def test_noising_loop_checker(capsys):
         assert "Not yet" in out and hint in out, (hint, out)
 
 
+def noising_loop_solution(schedule, x0, t, generator):
+    """The solution the book shows for exercise 1 of chapter 06."""
+    x = x0
+    for s in range(t + 1):  # code steps 0 .. t: t + 1 steps
+        beta = schedule.betas[s]
+        noise = torch.randn(x.shape, generator=generator)
+        x = (1 - beta).sqrt() * x + beta.sqrt() * noise  # x_s = sqrt(alpha_s) x_{s-1} + sqrt(beta_s) eps
+    return x
+
+
+def test_noising_loop_checker_accepts_the_books_solution(capsys):
+    assert ch06.check_noising_loop(noising_loop_solution)
+    assert "Right" in capsys.readouterr().out
+
+
+def _one_shot_by_hand(schedule, x0, t, generator):
+    abar = torch.cumprod(1 - schedule.betas, 0)[t]
+    return abar.sqrt() * x0 + (1 - abar).sqrt() * torch.randn(x0.shape, generator=generator)
+
+
+def _one_shot_after_t_draws(schedule, x0, t, generator):
+    """Draws as often as the loop would, but noises in one shot with the last draw."""
+    for _ in range(t + 1):
+        noise = torch.randn(x0.shape, generator=generator)
+    abar = torch.cumprod(1 - schedule.betas, 0)[t]
+    return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
+
+
+@pytest.mark.parametrize("shortcut", [
+    lambda s, x0, t, g: diffusion.add_noise(s, x0, t, generator=g),
+    _one_shot_by_hand,
+    _one_shot_after_t_draws,
+])
+def test_noising_loop_checker_refuses_the_one_shot_formula(shortcut, capsys):
+    """One-shot noising has the right distribution at every t, but the exercise is the step-by-step loop."""
+    assert not ch06.check_noising_loop(shortcut)
+    out = capsys.readouterr().out
+    assert "Not yet" in out and "one more step" in out and "loop over s = 0 .. t" in out
+    assert len(out.strip().splitlines()) == 1
+
+
+def test_noising_loop_checker_asks_for_the_generator(capsys):
+    global_rng = lambda s, x0, t, g: _loop(s, x0, t, None)
+    assert not ch06.check_noising_loop(global_rng)
+    out = capsys.readouterr().out
+    assert "Not yet" in out and "from `generator`" in out
+
+
 def test_ddim_step_checker(capsys):
     right = lambda s, eps, t, tp, x, eta, n: diffusion.ddim_step(s, eps, t, tp, x, eta=eta, noise=n)
     assert ch06.check_ddim_step(right)

@@ -2,11 +2,13 @@
 
 - ``check_denoise_step(fn)``: one Denoise step written by the reader,
   ``fn(schedule, eps, t, x_t, z) -> x_{t-1}``, against the DDPM formula computed here
-  independently, in float64, from ``schedule.betas`` alone.
+  independently, in float64, from ``schedule.betas`` alone. Handing the work to the package's
+  ``diffusion.ddpm_step`` (or ``ddim_step``) is refused: the exercise is to write the step; so is
+  reading the schedule's precomputed ``alpha_bars`` (the exercise computes alpha_bar_t from the betas).
 - ``check_reverse_process(fn, model, schedule)``: the whole reverse process written by the
   reader, ``fn(model, schedule, shape, generator) -> x``, against ``diffusion.sample`` with
   the same seed, plus what can be checked without it (which steps the noise predictor saw,
-  in which order).
+  in which order). Calling ``diffusion.sample`` itself is refused: the exercise is to write the loop.
 - ``check_step_embedding(fn)``: the U-Net's step embedding written by the reader,
   ``fn(t, dim) -> (B, dim)``, against the formula computed here in float64.
 
@@ -16,11 +18,14 @@ because of the reader's code.
 
 import copy
 import math
+import os
+import sys
 
 import torch
 
 from ..schedules import NoiseSchedule
 from . import call_reader_function
+from .ch02 import _betas_only
 
 
 # ------------------------------------------------------------------------------------
@@ -95,6 +100,26 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
     return bool(torch.allclose(a, b, rtol=1e-4, atol=1e-4))
 
 
+def _call_watching(fn, args, watched: dict):
+    """``fn(*args)`` and the names of the ``watched`` functions ({code object: name}) it called, directly
+    or not, under whatever name it reached them (``diffusion.ddpm_step``, an imported ``ddpm_step``, ...).
+
+    Uses ``sys.setprofile`` for the duration of the call and restores the previous profiler afterwards.
+    """
+    called = []
+
+    def profiler(frame, event, arg):
+        if event == "call" and frame.f_code in watched:
+            called.append(watched[frame.f_code])
+
+    previous = sys.getprofile()
+    sys.setprofile(profiler)
+    try:
+        return fn(*args), called
+    finally:
+        sys.setprofile(previous)
+
+
 def check_denoise_step(fn, schedule: NoiseSchedule | None = None) -> bool:
     """Check ``fn(schedule, eps, t, x_t, z) -> x_{t-1}``, one DDPM reverse step.
 
@@ -113,16 +138,32 @@ def check_denoise_step(fn, schedule: NoiseSchedule | None = None) -> bool:
         for t, shape in [(T - 1, (5, 2)), (T // 2, (3, 1, 4, 4)), (1, (5, 2)), (0, (4, 2)), (0, (2, 1, 3, 3))]:
             cases.append((sched, t, shape))
 
+    from .. import diffusion
+
+    # the package's own steps: the exercise is to write one, so handing the work to them is refused
+    steps_of_the_package = {diffusion.ddpm_step.__code__: "diffusion.ddpm_step",
+                            diffusion.ddim_step.__code__: "diffusion.ddim_step"}
     candidates = {"posterior", "beta"}  # the variances consistent with every step so far
     for sched, t, shape in cases:
         betas = sched.betas.tolist()
         x_t, eps, z = (torch.randn(shape, generator=generator) for _ in range(3))
         inputs = (x_t.clone(), eps.clone(), z.clone())
         where = f"at t = {t} (T = {sched.num_steps}, x_t of shape {tuple(shape)})"
+        watched = _betas_only(sched)  # notes whether its precomputed alpha_bars are read
         try:
-            out = fn(sched, eps, t, x_t, z)
+            out, delegated = _call_watching(fn, (watched, eps, t, x_t, z), steps_of_the_package)
         except Exception as error:  # the reader's code: report, never raise
             print(f"Not yet: your function raised {type(error).__name__}: {error} {where}.")
+            return False
+        if delegated:
+            print(f"Not yet: your function calls the package's {delegated[0]}; write the step yourself, "
+                  "x_{t-1} = (x_t - beta_t / sqrt(1 - alpha_bar_t) * eps) / sqrt(alpha_t) + sigma_t * z, "
+                  "from schedule.betas.")
+            return False
+        if watched.alpha_bars_read:
+            print("Not yet: your function reads schedule.alpha_bars (directly or through a quantity made from it, "
+                  "such as schedule.posterior_variance); use only schedule.betas and compute alpha_bar_t = "
+                  "(1 - beta_0)...(1 - beta_t) yourself.")
             return False
         if out is None:
             print("Not yet: your function returned None; return x_{t-1}, a tensor shaped like x_t.")
@@ -179,10 +220,42 @@ def check_denoise_step(fn, schedule: NoiseSchedule | None = None) -> bool:
 # ------------------------------------------------------------------------------------
 # Exercise 2: the whole reverse process
 # ------------------------------------------------------------------------------------
-def _record_steps(model, calls: list):
-    """Record the step index of every call to ``model`` (t given by position or as ``t=``)."""
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class _PackageSamplerUsed(Exception):
+    """Raised from the noise predictor's hook when the package's sampler, not the reader's loop, calls it."""
+
+
+def _package_caller(frame):
+    """The name of the first function of the package outside the networks (``nn``) on the call stack
+    between ``frame`` and the checker that called the reader's function, or None. ``diffusion.denoise``
+    (one Denoise step) is allowed: it is one step, not the loop."""
+    networks, checkers = os.path.join(_PACKAGE_DIR, "nn") + os.sep, os.path.join(_PACKAGE_DIR, "exercises") + os.sep
+    while frame is not None:
+        code = frame.f_code
+        filename = os.path.abspath(code.co_filename)
+        if filename.startswith(checkers):  # the checker: everything in between was the reader's doing
+            return None
+        if filename.startswith(_PACKAGE_DIR + os.sep) and not filename.startswith(networks):
+            module = os.path.splitext(os.path.relpath(filename, _PACKAGE_DIR))[0].replace(os.sep, ".")
+            if (module, code.co_name) != ("diffusion", "denoise"):
+                return f"{module}.{code.co_name}"
+        frame = frame.f_back
+    return None
+
+
+def _record_steps(model, calls: list, sampler_used: list | None = None):
+    """Record the step index of every call to ``model`` (t given by position or as ``t=``); when the
+    call comes from the package's own sampler (``diffusion.sample`` ...), note its name in
+    ``sampler_used`` and stop the run."""
 
     def hook(module, args, kwargs):
+        if sampler_used is not None:
+            caller = _package_caller(sys._getframe(1))
+            if caller is not None:
+                sampler_used.append(caller)
+                raise _PackageSamplerUsed(caller)
         t = kwargs["t"] if "t" in kwargs else (args[1] if len(args) > 1 else None)
         if t is None:
             calls.append(None)
@@ -213,15 +286,21 @@ def check_reverse_process(fn, model, schedule: NoiseSchedule, num_samples: int =
     start = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
 
     calls: list = []
-    handle = _record_steps(model, calls)
+    sampler_used: list = []
+    handle = _record_steps(model, calls, sampler_used)
     try:
         with torch.no_grad():
             out = fn(model, schedule, shape, torch.Generator().manual_seed(seed))
     except Exception as error:  # the reader's code: report, never raise
-        print(f"Not yet: your function raised {type(error).__name__}: {error}")
-        return False
+        if not sampler_used:
+            print(f"Not yet: your function raised {type(error).__name__}: {error}")
+            return False
     finally:
         handle.remove()
+    if sampler_used:
+        print(f"Not yet: your function lets the package's {sampler_used[0]} run the reverse process; write the "
+              "loop yourself: for t = T-1 down to 0, eps = model(x, t), then x = diffusion.ddpm_step(...).")
+        return False
 
     if not isinstance(out, torch.Tensor):
         print(f"Not yet: your function returned {type(out).__name__}; return the final samples as a tensor "
@@ -318,7 +397,8 @@ def check_step_embedding(fn) -> bool:
             print("Not yet: your halves are in the other order: the sines come first, then the cosines.")
         elif torch.allclose(got, _embedding_written_out(t, dim, full_dim=True), atol=1e-4):
             print("Not yet: the frequencies use dim in the exponent; use half of it, w_i = 10000 ** (-i / (dim / 2)), "
-                  "so that the slowest frequency is 1 / 10000 for every dim.")
+                  "i = 0 .. dim/2 - 1: the frequencies then fall from 1 towards 1/10000, the slowest being "
+                  "10000 ** (-(h - 1) / h) with h = dim/2 (1e-3 for dim = 8).")
         elif torch.allclose(got[0], want[0], atol=1e-4):
             print(f"Not yet: right at t = 0 but not for other steps (at t = 7 the first values are "
                   f"{[round(v, 3) for v in got[2, :3].tolist()]}, expected {[round(v, 3) for v in want[2, :3].tolist()]}). "
@@ -328,5 +408,5 @@ def check_step_embedding(fn) -> bool:
                   f"(dim = {dim}).")
         return False
     print("Correct! Your embedding matches the formula: each step gets its own pattern of sines and cosines, from "
-          "fast (w = 1) to slow (w = 1/10000) frequencies.")
+          "fast (w = 1) to slow (w = 10000 ** (-(h - 1) / h), h = dim/2) frequencies.")
     return True

@@ -4,6 +4,9 @@
   ``fn(schedule, x0, t, noise) -> x_t``, against alpha_bar computed here independently
   (a float64 running product of 1 - beta_t), with ``t`` an int and a (B,) tensor, and a
   statistical check that x_t has mean sqrt(alpha_bar_t) x_0 and variance 1 - alpha_bar_t.
+  The exercise asks for alpha_bar computed from ``schedule.betas``: the schedule handed to ``fn``
+  notes whether its precomputed ``alpha_bars`` were read (``diffusion.add_noise`` reads them), and
+  that is refused.
 - ``check_training_pairs(fn)``: the reader's ``fn(schedule, x0) -> (x_t, t, noise)``: t in
   0..T-1 and uniform, noise standard normal, and the three consistent with each other,
   x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) noise.
@@ -48,6 +51,42 @@ def _expected_xt(schedule, x0, t, noise) -> torch.Tensor:
 # ------------------------------------------------------------------------------------
 # Exercise 1: the forward process, one shot
 # ------------------------------------------------------------------------------------
+class _BetasOnlySchedule(NoiseSchedule):
+    """A NoiseSchedule that notes whether its precomputed ``alpha_bars`` were read (``alpha_bars_read``).
+
+    Everything derived from alpha_bar (``alpha_bars_prev``, the posterior coefficients,
+    ``signal_to_noise``, ``diffusion.add_noise``) reads ``alpha_bars``, so this tells whether a
+    function computed alpha_bar_t from ``betas`` itself.
+    """
+
+    def __post_init__(self):
+        super().__post_init__()
+        object.__setattr__(self, "alpha_bars_read", False)
+
+    @property
+    def alpha_bars(self) -> torch.Tensor:
+        object.__setattr__(self, "alpha_bars_read", True)
+        return super().alpha_bars
+
+
+def _betas_only(schedule: NoiseSchedule) -> _BetasOnlySchedule:
+    """The same schedule (same betas, kind and parameters), watching its ``alpha_bars``."""
+    return _BetasOnlySchedule(schedule.betas.clone(), kind=schedule.kind, params=dict(schedule.params))
+
+
+_USED_ALPHA_BARS = ("Not yet: your function reads schedule.alpha_bars (directly or through diffusion.add_noise); "
+                    "this exercise asks you to compute alpha_bar_t yourself from schedule.betas, the product "
+                    "(1 - beta_0)(1 - beta_1)...(1 - beta_t), e.g. with torch.cumprod.")
+
+
+def _call_on_betas(fn, sched: NoiseSchedule, args: tuple, where: str):
+    """``fn(watched schedule, *args)``: ``(result, message)``, the message also when alpha_bars were read."""
+    watched = _betas_only(sched)
+    out, message = call_reader_function(fn, (watched, *args), where)
+    if message is None and watched.alpha_bars_read:
+        message = _USED_ALPHA_BARS
+    return out, message
+
 def _add_noise_variants(schedule, x0, t, noise) -> dict:
     """Common wrong answers for x_t, each with what to say about it (float64)."""
     abars = _alpha_bars(schedule)
@@ -59,8 +98,8 @@ def _add_noise_variants(schedule, x0, t, noise) -> dict:
         "alpha_t instead of alpha_bar_t":
             (alpha.sqrt() * x0 + (1 - alpha).sqrt() * noise,
              "you used alpha_t = 1 - beta_t, the signal kept by ONE step. One-shot noising needs "
-             "alpha_bar_t = (1 - beta_0)(1 - beta_1)...(1 - beta_t): use schedule.alpha_bars, or "
-             "torch.cumprod(1 - schedule.betas, 0)."),
+             "alpha_bar_t = (1 - beta_0)(1 - beta_1)...(1 - beta_t), the running product over the steps "
+             "(torch.cumprod)."),
         "no square roots":
             (abar * x0 + (1 - abar) * noise,
              "the coefficients need square roots: sqrt(alpha_bar_t) for x_0 and sqrt(1 - alpha_bar_t) "
@@ -165,8 +204,9 @@ def check_add_noise(fn, schedule: NoiseSchedule | None = None, num_draws: int = 
             inputs = (x0.clone(), noise.clone())
             kind = "t a (B,) tensor " + str(t.tolist()) if isinstance(t, torch.Tensor) else f"t = {t}, an int"
             where = f"{kind}, T = {T}"
-            out, message = call_reader_function(fn, (sched, x0, t.clone() if isinstance(t, torch.Tensor) else t, noise), where)
-            if message and isinstance(t, torch.Tensor):
+            out, message = _call_on_betas(fn, sched, (x0, t.clone() if isinstance(t, torch.Tensor) else t, noise),
+                                          where)
+            if message and message != _USED_ALPHA_BARS and isinstance(t, torch.Tensor):
                 message += ("\n  With t a (B,) tensor, alpha_bar[t] has shape (B,): reshape it to (B, 1, 1, 1) "
                             "(e.g. .view(-1, 1, 1, 1)) so that each image is scaled by its own number.")
             if message is None and (not torch.equal(x0, inputs[0]) or not torch.equal(noise, inputs[1])):
@@ -195,12 +235,12 @@ def check_add_noise(fn, schedule: NoiseSchedule | None = None, num_draws: int = 
                 x0_one = x0[:1].expand(stats_n, -1, -1, -1).contiguous()
                 t_one = int(torch.as_tensor(t).flatten()[0])
                 noise_many = torch.randn(x0_one.shape, generator=generator)
-                many, _ = call_reader_function(fn, (sched, x0_one, t_one, noise_many), where)
+                many, _ = _call_on_betas(fn, sched, (x0_one, t_one, noise_many), where)
                 if isinstance(t, torch.Tensor) and isinstance(many, torch.Tensor) and \
                         many.shape == x0_one.shape and torch.allclose(many.double(), _expected_xt(sched, x0_one, t_one, noise_many),
                                        rtol=1e-4, atol=1e-5):
                     hint = ("it is right for an int t but not for a (B,) tensor: give each image its own "
-                            "alpha_bar, schedule.alpha_bars[t].view(-1, 1, 1, 1).")
+                            "alpha_bar, alpha_bars[t].view(-1, 1, 1, 1).")
                 elif isinstance(many, torch.Tensor) and many.shape == x0_one.shape and \
                         _statistics_message(many, x0_one, _alpha_bars(sched)[t_one].item(), where) is None:
                     hint = ("the distribution looks right, but x_t must be made from the `noise` argument: "
@@ -208,7 +248,7 @@ def check_add_noise(fn, schedule: NoiseSchedule | None = None, num_draws: int = 
             print(f"Not yet: wrong x_t ({where}); the largest difference from sqrt(alpha_bar_t) x0 + "
                   f"sqrt(1 - alpha_bar_t) noise is {error:.3g}.")
             print("  " + (hint or "Check the formula and that alpha_bar_t = (1 - beta_0)(1 - beta_1)...(1 - beta_t) "
-                                  "(schedule.alpha_bars[t]), with t indexing it directly."))
+                                  "(computed from schedule.betas), with t indexing it directly."))
             return False
 
     # 2. statistics: the distribution q(x_t | x_0) over many draws of the noise
@@ -219,7 +259,7 @@ def check_add_noise(fn, schedule: NoiseSchedule | None = None, num_draws: int = 
         x0 = image.expand(num_draws, -1, -1, -1).contiguous()
         noise = torch.randn(x0.shape, generator=generator)
         where = f"t = {t}, {num_draws:,} noise draws"
-        out, message = call_reader_function(fn, (sched, x0, t, noise), where)
+        out, message = _call_on_betas(fn, sched, (x0, t, noise), where)
         message = message or _check_tensor_out(out, x0, where) or \
             _statistics_message(out, x0, abars[t].item(), where)
         if message:

@@ -1,7 +1,8 @@
 """Checkers for the exercises of chapter 05 (evaluation).
 
 - ``check_frechet_distance(fn)``: the reader's ``fn(mu1, sigma1, mu2, sigma2) -> float``, the
-  Fréchet distance between two Gaussians, ||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^{1/2}),
+  squared Fréchet distance between two Gaussians (what FID reports),
+  ||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^{1/2}),
   against an independent computation (the symmetric form Tr((S1^{1/2} S2 S1^{1/2})^{1/2}) from
   eigendecompositions), on diagonal, full and singular covariances (fewer samples than features).
 - ``check_gaussian_kl(fn)``: the reader's ``fn(mean1, var1, mean2, var2)``, elementwise
@@ -20,7 +21,7 @@ from . import call_reader_function
 
 
 # ------------------------------------------------------------------------------------
-# Exercise 1: the Fréchet distance
+# Exercise 1: the squared Fréchet distance (FID)
 # ------------------------------------------------------------------------------------
 def _sqrt_psd(matrix: np.ndarray) -> np.ndarray:
     """The symmetric square root of a positive semi-definite matrix (eigenvalues clipped at 0)."""
@@ -108,7 +109,7 @@ def check_frechet_distance(fn) -> bool:
             continue
         hint = next((h for v, h in _frechet_variants(mu1, s1, mu2, s2).values()
                      if abs(value - v) <= 1e-6 * max(1.0, abs(v))), None)
-        print(f"Not yet: for {where} the Fréchet distance is {want:.6g}, yours gives {value:.6g}.")
+        print(f"Not yet: for {where} the squared Fréchet distance is {want:.6g}, yours gives {value:.6g}.")
         print("  " + (hint or "Check each of the terms ||mu1 - mu2||^2, Tr S1, Tr S2 and -2 Tr((S1 S2)^{1/2})."))
         return False
 
@@ -126,7 +127,7 @@ def check_frechet_distance(fn) -> bool:
         print("Not yet: the distance must be symmetric, d(N1, N2) = d(N2, N1); yours changes when the two "
               "Gaussians swap places.")
         return False
-    print("Correct! Your Fréchet distance matches an independent computation on diagonal, full and singular "
+    print("Correct! Your squared Fréchet distance matches an independent computation on diagonal, full and singular "
           "covariances (fewer samples than features), is 0 for identical Gaussians, and is symmetric.")
     return True
 

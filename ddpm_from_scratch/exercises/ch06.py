@@ -4,7 +4,9 @@
   which applies q(x_s | x_{s-1}) for s = 0 .. t with fresh noise each step, against the one-shot
   distribution N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I) (alpha_bar computed here in float64):
   means, variances, normality and independence between pixels, on a short schedule whose steps
-  are big enough that an off-by-one or reused noise shows.
+  are big enough that an off-by-one or reused noise shows; then that the steps are really taken one
+  by one: with generators seeded alike, x_{t+1} - sqrt(1 - beta_{t+1}) x_t must be fresh noise of
+  variance beta_{t+1}, independent of x_t (the one-shot formula, ``add_noise``, fails this).
 - ``check_ddim_step(fn)``: the reader's ``fn(schedule, eps, t, t_prev, x_t, eta, noise) -> x_{t_prev}``
   (DDIM eq. 12 with sigma from eq. 16) against a float64 reference written here, for eta = 0, 0.5
   and 1, strided steps and the last step (t_prev = -1, alpha_bar_{-1} = 1).
@@ -95,8 +97,44 @@ def check_noising_loop(fn) -> bool:
             print(f"Not yet: at t = {t}, the pixels of one x_t are correlated ({correlation:.2f}). Hint: each step "
                   "needs fresh noise of x's whole shape, torch.randn(x.shape, generator=generator).")
             return False
+    if not _steps_are_chained(fn, schedule, x0, t=3, seed=99):
+        return False
     print("Right: applying q(x_s | x_{s-1}) t + 1 times gives x_t ~ N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I), "
           "the same distribution add_noise draws in one operation.")
+    return True
+
+
+def _steps_are_chained(fn, schedule: NoiseSchedule, x0: torch.Tensor, t: int, seed: int) -> bool:
+    """Whether ``fn`` takes the steps one by one: with generators seeded alike, the loop to t + 1 repeats the
+    loop to t and then takes one more step, so x_{t+1} - sqrt(1 - beta_{t+1}) x_t is that step's fresh noise,
+    variance beta_{t+1} and independent of x_t. One-shot noising (sqrt(abar) x0 + sqrt(1 - abar) eps with
+    one draw eps) fails: its x_t and x_{t+1} share that draw. Prints why when not."""
+    runs = []
+    for steps in (t, t, t + 1):
+        got = _reader_tensor(fn, (schedule, x0.clone(), steps, torch.Generator().manual_seed(seed)), f"t = {steps}",
+                             x0, f"x_t at t = {steps}")
+        if got is None:
+            return False
+        runs.append(got.double())
+    x_t, again, x_next = runs
+    if not torch.allclose(x_t, again):
+        print("Not yet: two calls with generators seeded alike gave different x_t: draw every step's noise from "
+              "`generator`, torch.randn(x.shape, generator=generator), not from torch's global random state.")
+        return False
+    beta = schedule.betas[t + 1].item()
+    step_noise = (x_next - math.sqrt(1 - beta) * x_t).reshape(x_t.shape[0], -1)
+    centred = (x_t - x_t.mean(0)).reshape(x_t.shape[0], -1)
+    draws = x_t.shape[0]
+    correlation = max(abs(torch.corrcoef(torch.stack([step_noise[:, j], centred[:, j]]))[0, 1].item())
+                      for j in range(centred.shape[1]))
+    z_var = ((step_noise.var(0) - beta) / (beta * math.sqrt(2 / (draws - 1)))).abs().max().item()
+    if correlation > _Z_LIMIT / math.sqrt(draws) or z_var > _Z_LIMIT:
+        print(f"Not yet: your x_{{t+1}} is not one more step from your x_t (same seed, t = {t}): "
+              f"x_{{t+1}} - sqrt(1 - beta_{{t+1}}) x_t should be fresh noise of variance {beta:.3f}, independent of "
+              f"x_t, but has variance {step_noise.var(0).mean().item():.3f} and correlation {correlation:.2f} with "
+              "x_t. The one-shot formula (add_noise) skips the exercise: loop over s = 0 .. t, one step "
+              "x = sqrt(1 - beta_s) x + sqrt(beta_s) eps_s with a fresh draw from `generator` each.")
+        return False
     return True
 
 

@@ -4,8 +4,8 @@
   cross-entropy on logits (B images, B captions) where captions with the same token ids are
   matches for each other, against a float64 reference written here with loops: distinct captions,
   repeated captions, a batch of one, and the gradient.
-- ``check_batch_split(fn)``: the reader's ``fn(global_batch, world_size, micro_batches) ->
-  (pieces_per_process, examples_per_piece)``, and a ValueError where the batch cannot be shared.
+- ``check_latent_decode(fn)``: the reader's ``fn(decode, scaled_latents, scale_factor) -> images``, the last step
+  of the latent route: undo the scale factor, decode, clamp to [-1, 1]; the common slips named.
 
 Each returns True or False and prints what is right or what is wrong; none raises
 because of the reader's code.
@@ -79,32 +79,56 @@ def check_contrastive_loss(fn) -> bool:
     return True
 
 
-def check_batch_split(fn) -> bool:
-    for global_batch, world_size, micro_batches in ((256, 1, 8), (256, 4, 8), (256, 8, 8), (96, 2, 6), (64, 1, 1)):
-        got, error = call_reader_function(fn, (global_batch, world_size, micro_batches),
-                                          f"global batch {global_batch}, {world_size} processes, {micro_batches} "
-                                          "micro-batches")
+def _stand_in_decoder(latents: torch.Tensor) -> torch.Tensor:
+    """A decoder the checker can predict: latents (B, 4, h, w) -> images (B, 3, 2h, 2w), linear, so a latent
+    scaled the wrong way gives visibly other images, and large enough that some pixels leave [-1, 1]."""
+    mix = torch.tensor([[1.0, -0.5, 0.25, 0.0], [0.0, 1.0, -0.5, 0.25], [0.25, 0.0, 1.0, -0.5]])
+    images = torch.einsum("oc,bchw->bohw", mix, latents)
+    return torch.nn.functional.interpolate(images, scale_factor=2, mode="nearest")
+
+
+def check_latent_decode(fn) -> bool:
+    """The reader's ``fn(decode, scaled_latents, scale_factor) -> images``: the generator draws the scaled latents
+    f z (unit spread), the decoder wants z; images in [-1, 1]. Checked against x = clamp(D(f z / f)) with a decoder
+    whose output it can predict, at two scale factors, and against the usual slips by name."""
+    generator = torch.Generator().manual_seed(7)
+    for scale_factor in (1.217, 1 / 0.18215):
+        scaled = torch.randn(3, 4, 4, 4, generator=generator)  # what a generator draws: unit spread
+        calls = []
+
+        def decode(latents, calls=calls):
+            calls.append(latents.detach().clone())
+            return _stand_in_decoder(latents)
+
+        got, error = call_reader_function(fn, (decode, scaled, scale_factor), f"scale factor {scale_factor:.3f}")
         if error:
             print(error)
             return False
-        wanted = (micro_batches // world_size, global_batch // micro_batches)
-        if tuple(got) != wanted:
-            print(f"Not yet: a global batch of {global_batch} in {micro_batches} micro-batches over {world_size} "
-                  f"process(es) gives each process {wanted[0]} piece(s) of {wanted[1]} examples; you returned "
-                  f"{tuple(got)}.")
+        if not calls:
+            print("Not yet: call the decoder you are handed (`decode`) on the latents; it never ran.")
             return False
-    for global_batch, world_size, micro_batches, why in ((64, 2, 1, "1 micro-batch cannot go to 2 processes"),
-                                                         (100, 1, 8, "100 examples do not cut into 8 equal pieces"),
-                                                         (96, 4, 6, "6 pieces cannot be shared by 4 processes")):
-        try:
-            got = fn(global_batch, world_size, micro_batches)
-        except ValueError:
+        if not isinstance(got, torch.Tensor) or got.shape != (3, 3, 8, 8):
+            print(f"Not yet: return the decoded images, a tensor of shape (3, 3, 8, 8) here; got "
+                  f"{tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__}.")
+            return False
+        wanted = _stand_in_decoder(scaled / scale_factor).clamp(-1, 1)
+        if torch.allclose(got, wanted, atol=1e-5):
             continue
-        except Exception as error:
-            print(f"Not yet: raise a ValueError when {why}; yours raised {type(error).__name__}.")
-            return False
-        print(f"Not yet: {why}, so the split should raise a ValueError; it returned {got}.")
+        slips = {
+            "you multiplied by the scale factor: the generator's latents are f z, so divide by f to get z back":
+                _stand_in_decoder(scaled * scale_factor).clamp(-1, 1),
+            "the decoder was handed f z: divide the generator's latents by the scale factor first":
+                _stand_in_decoder(scaled).clamp(-1, 1),
+            "clamp the images to [-1, 1], the range every image in the book has: the decoder's output can leave it":
+                _stand_in_decoder(scaled / scale_factor),
+        }
+        for hint, slip in slips.items():
+            if slip.shape == got.shape and torch.allclose(got, slip, atol=1e-5):
+                print(f"Not yet: {hint}.")
+                return False
+        print(f"Not yet: with scale factor {scale_factor:.3f} your images differ from clamp(decode(latents / f), -1, 1) "
+              f"by up to {(got - wanted).abs().max().item():.3g}.")
         return False
-    print("Right: each process takes micro_batches / world_size pieces of global_batch / micro_batches examples, "
-          "and impossible splits are refused.")
+    print("Right: the generator works on f z, the decoder on z, so x = clamp(D(f z / f), -1, 1): the scale factor is "
+          "undone before decoding, at Stable Diffusion's f = 0.18215 as at this book's.")
     return True

@@ -3,7 +3,8 @@
 The lecture's recipe (section 5): take a CNN image classifier and remove its softmax (here,
 its last layer: ``Classifier.embed``). What is left turns each image into an embedding
 vector. Embed many real images and many generated images, fit a Gaussian to each cloud of
-embeddings, and compare the two Gaussians with the Fréchet distance
+embeddings, and compare the two Gaussians with the squared Fréchet distance (the squared
+2-Wasserstein distance between two Gaussians)
 
     FID = ||mu_1 - mu_2||^2 + Tr(S_1 + S_2 - 2 (S_1 S_2)^{1/2})
 
@@ -68,8 +69,8 @@ def _imaginary_part(matrix: np.ndarray) -> float:
 
 
 def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
-    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^{1/2}): the Fréchet (2-Wasserstein) distance
-    between N(mu1, S1) and N(mu2, S2), in float64.
+    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^{1/2}): the squared Fréchet (squared 2-Wasserstein)
+    distance between N(mu1, S1) and N(mu2, S2), in float64. FID is this squared distance.
 
     Correct also for singular covariances (fewer samples than features).
     """
@@ -113,7 +114,7 @@ def fid_from_features(features1, features2) -> float:
 
 def fid(real_images: torch.Tensor, generated_images: torch.Tensor, classifier, batch_size: int = 500) -> float:
     """The lecture's FID: embed both sets of images (N, C, S, S) in [-1, 1] with the classifier,
-    fit a Gaussian to each, return the Fréchet distance between the Gaussians."""
+    fit a Gaussian to each, return the squared Fréchet distance between the Gaussians."""
     return fid_from_features(embed_images(classifier, real_images, batch_size),
                              embed_images(classifier, generated_images, batch_size))
 

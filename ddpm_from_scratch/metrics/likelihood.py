@@ -8,13 +8,15 @@ E_data[-log p_model(x)] minus the data's own entropy, which no model can change.
 A diffusion model's likelihood has no closed form, but it has an upper bound on
 -log p(x_0), the negative ELBO (Ho et al. 2020, eq. 5), that splits into one term per step:
 
-    L = L_T + sum_{t >= 1} L_{t-1} + L_0
-    L_T     = KL(q(x_{T-1} | x_0) || N(0, I))                    the prior: is the noise pure?
-    L_{t-1} = KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t))      one reverse step (t = 1 .. T-1 in code)
-    L_0     = -log p(x_0 | x_{t=0})                              the decoder: the last step to the data
+    L = L_T + sum_{t=2}^{T} L_{t-1} + L_0
+    L_T     = KL(q(x_T | x_0) || N(0, I))                        the prior: is the noise pure?
+    L_{t-1} = KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t))      one reverse step, t = 2 .. T
+    L_0     = -log p(x_0 | x_1)                                  the decoder: the last step to the data
 
-(in the package's time convention, ``t = 0`` is the first noising step, so the paper's
-L_0 is the term at code ``t = 0`` and its L_T is the one after code step T-1). Divided by
+(formula notation, as in the paper: x_t is the image after t noising steps, t = 1 .. T. In the
+package's code the step index runs 0 .. T-1 and code index t is formula step t + 1: the decoder
+L_0 is computed at code ``t = 0``, the reverse-step term of code step t >= 1 is L_t, and the prior
+uses abar_T = ``schedule.alpha_bars[T-1]``). Divided by
 the number of dimensions and by ln 2 it is *bits per dimension*, the number reported for
 image likelihoods (DDPM on CIFAR-10: at most 3.70 when trained on this bound, 3.75 with
 the simple noise-prediction loss; Nichol & Dhariwal 2021 improve it by learning the
@@ -159,6 +161,9 @@ def bits_per_dim(noise_predictor, schedule: NoiseSchedule, x0: torch.Tensor, num
                  decoder: str = "discretized", variance: str = "posterior", **model_kwargs) -> dict:
     """The negative ELBO of images x0 (N, ...) in [-1, 1], in bits per dimension (Ho et al. 2020, eq. 5).
 
+    Formulas here count like the paper (x_t after t noising steps, t = 1 .. T); "code t" is the
+    package's step index, code t = formula step t + 1.
+
     The model is the DDPM reverse process with a fixed variance, by default beta~_t:
     p(x_{t-1} | x_t) = N(mu_theta, beta~_t), where mu_theta is the posterior mean (eq. 7)
     with the clean image predicted from the noise predictor's output (eq. 11 says the
@@ -168,13 +173,15 @@ def bits_per_dim(noise_predictor, schedule: NoiseSchedule, x0: torch.Tensor, num
 
     Terms, all in bits/dim (nats divided by D ln 2, D = dimensions per image):
 
-    - ``prior``: L_T = KL(q(x_{T-1} | x_0) || N(0, I)), exact (no noise draw).
-    - t = 1 .. T-1: L_{t-1} = KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t)); with the
-      variance beta~_t on both sides this is ||mu~ - mu_theta||^2 / (2 beta~_t).
-    - t = 0, the decoder: L_0 = -log p(x_0 | x_{t=0}) with mean mu_theta (which at t = 0
-      is the predicted clean image) and variance beta_0 (the posterior variance is 0 at
-      t = 0, so DDPM uses beta there; Ho et al.'s code uses beta~ at code t = 1, about
-      beta_0 / 2). ``decoder="discretized"`` (the default, for 8-bit images) gives the
+    - ``prior``: L_T = KL(q(x_T | x_0) || N(0, I)), exact (no noise draw).
+    - code t = 1 .. T-1 (formula steps 2 .. T): L_{t-1} = KL(q(x_{t-1} | x_t, x_0) ||
+      p(x_{t-1} | x_t)) for formula t = 2 .. T; with the variance beta~_t on both sides this
+      is ||mu~ - mu_theta||^2 / (2 beta~_t).
+    - code t = 0 (formula step 1), the decoder: L_0 = -log p(x_0 | x_1) with mean mu_theta
+      (which at this step is the predicted clean image) and variance beta_1
+      (``schedule.betas[0]``; the posterior variance beta~_1 is 0, so DDPM uses beta there;
+      Ho et al.'s code uses beta~_2, at code index 1, about beta_1 / 2).
+      ``decoder="discretized"`` (the default, for 8-bit images) gives the
       probability of the pixel's bin (:func:`discretized_gaussian_log_likelihood`);
       ``decoder="gaussian"`` uses the continuous density, for continuous data such as
       the Gaussian data of the tests (its bits/dim are not comparable with discrete ones).
@@ -187,18 +194,18 @@ def bits_per_dim(noise_predictor, schedule: NoiseSchedule, x0: torch.Tensor, num
 
     ``num_timesteps=None`` evaluates every step: the result is then an unbiased estimate of
     the bound, with one noise draw per image and step. An integer K evaluates only K
-    evenly spaced steps among t = 1 .. T-1 (the midpoints of K equal strata) and scales
+    evenly spaced steps among code t = 1 .. T-1 (the midpoints of K equal strata) and scales
     their sum by (T-1)/K; the decoder term and the prior are always included exactly.
     This strided sum is a deterministic quadrature (midpoint rule), not a Monte-Carlo
     estimate: it would be unbiased for the sum only if the K steps were drawn uniformly
     at random, which costs variance instead. Its bias depends on how smooth the terms are
-    in t, and they are not smooth near t = 0, where they are largest and change fastest,
+    in t, and they are not smooth near code t = 0, where they are largest and change fastest,
     and the midpoints skip the first steps, so the strided sum usually comes out too low.
     On N(0, 1) data with the optimal noise predictor and the linear schedule (T = 1000),
     all steps give 2.73 bits/dim, K = 100 gives 1.99 and K = 20 gives 0.45, below the
     data's exact NLL of 2.06: no longer a bound. The last step can matter too: with the
-    cosine schedule, beta_{T-1} is clipped at 0.999 and an error in the predicted noise at
-    t = T-1 enters L_{T-2} amplified about 30 times; for a briefly trained (300-step)
+    cosine schedule, beta_T (code index T-1) is clipped at 0.999 and an error in the predicted
+    noise at formula step T (code t = T-1) enters L_{T-1} amplified about 30 times; for a briefly trained (300-step)
     digits model, that one term was 4.9 of the 9.4 bits/dim that all steps give, and
     K = 100 (which skips it and the first four steps) gave 3.8. Evaluate all steps once to
     learn the size of the bias for your model, and report which estimate a number is.
@@ -227,7 +234,7 @@ def bits_per_dim(noise_predictor, schedule: NoiseSchedule, x0: torch.Tensor, num
 def _summary(schedule, x0, decoder_nats, reverse_nats, terms, timesteps, decoder, variance) -> dict:
     """The bound per image in bits/dim: the exact prior L_T + the decoder L_0 + the reverse steps
     (all nats per image), and the fields both estimators return."""
-    # L_T: q(x_{T-1} | x_0) = N(sqrt(abar_{T-1}) x_0, 1 - abar_{T-1}) against N(0, I)
+    # L_T: q(x_T | x_0) = N(sqrt(abar_T) x_0, 1 - abar_T) against N(0, I); abar_T is alpha_bars[T-1]
     abar_last = schedule.alpha_bars[-1]
     prior = gaussian_kl(abar_last.sqrt() * x0.cpu().double(), 1 - abar_last, 0.0, 1.0).flatten(1).sum(1)
     n, num_dims = x0.shape[0], x0[0].numel()
@@ -263,8 +270,9 @@ def _step_terms(noise_predictor, schedule, x0, timesteps, batch_size, generator,
 
 def _terms_at(noise_predictor, schedule, x_start, t_batch, model_dtype, generator, decoder, variance,
               model_kwargs, model_device=None) -> torch.Tensor:
-    """One term of the bound per image, each at its own step t_batch[i] (all 0, or all >= 1), in nats.
-    ``x_start`` (float64) and ``t_batch`` are on the device of the arithmetic; the network runs on ``model_device``."""
+    """One term of the bound per image, each at its own code step t_batch[i] (all 0, or all >= 1), in nats.
+    ``x_start`` (float64) and ``t_batch`` are on the device of the arithmetic; the network runs on ``model_device``.
+    In the comments below the variable ``x_t`` and abar_t, beta_t are at code index t, formula step t + 1."""
     model_device = x_start.device if model_device is None else model_device
     noise_device = generator.device if generator is not None else x_start.device
     noise = torch.randn(x_start.shape, generator=generator, device=noise_device, dtype=torch.float64).to(x_start.device)
@@ -276,16 +284,16 @@ def _terms_at(noise_predictor, schedule, x_start, t_batch, model_dtype, generato
     # mu_theta = mu~(x_t, x0_hat)   (eq. 7 with the predicted clean image; eq. 11)
     model_mean, _ = diffusion.posterior_mean_variance(schedule, x0_hat, x_t, t_batch)
     if (t_batch == 0).all():
-        var = schedule.betas[0].to(x_start.device)  # decoder variance beta_0
+        var = schedule.betas[0].to(x_start.device)  # decoder variance beta_1 (code index 0)
         if decoder == "discretized":
             term = -discretized_gaussian_log_likelihood(x_start, model_mean, 0.5 * torch.log(var))  # L_0
         else:
             term = -gaussian_log_likelihood(x_start, model_mean, var)
     elif (t_batch >= 1).all():
-        # q(x_{t-1} | x_t, x_0)   (eq. 6-7)
+        # the posterior of the step before, q(x_{t-1} | x_t, x_0) in the paper's notation   (eq. 6-7)
         true_mean, true_var = diffusion.posterior_mean_variance(schedule, x_start, x_t, t_batch)
         model_var = true_var if variance == "posterior" else schedule.gather(schedule.betas, t_batch, x_t)
-        term = gaussian_kl(true_mean, true_var, model_mean, model_var)  # L_{t-1}
+        term = gaussian_kl(true_mean, true_var, model_mean, model_var)  # formula L_t at code step t
     else:
         raise ValueError("a batch of terms must be all decoder terms (t = 0) or all reverse steps (t >= 1)")
     return term.flatten(1).sum(1)
@@ -298,22 +306,23 @@ def bits_per_dim_importance(noise_predictor, schedule: NoiseSchedule, x0: torch.
                             decoder: str = "discretized", variance: str = "posterior", **model_kwargs) -> dict:
     """The same bound as :func:`bits_per_dim`, estimated without bias from a few steps per image.
 
-    The sum of the reverse-step terms is an expectation under any distribution q(t) > 0 on
-    t = 1 .. T-1 (importance sampling; Nichol & Dhariwal 2021, section 3.3):
+    The sum of the reverse-step terms, L_1 + ... + L_{T-1} in the paper's notation (code step t
+    >= 1 gives L_t), is an expectation under any distribution q(t) > 0 on code t = 1 .. T-1
+    (importance sampling; Nichol & Dhariwal 2021, section 3.3):
 
-        sum_t L_{t-1} = E_{t ~ q} [ L_{t-1}(t) / q(t) ],
+        sum_t L_t = E_{t ~ q} [ L_t / q(t) ],
 
     so K steps drawn from q per image, each with one noise draw, give an unbiased estimate
     (1/K) sum_k L(t_k) / q(t_k). Its variance is small when q(t) follows the size of the terms:
     a pilot evaluates every step on the first ``pilot_images`` images and sets
-    q(t) proportional to sqrt(mean L_{t-1}^2) (the variance-minimising choice for the pilot),
+    q(t) proportional to sqrt(mean L_t^2) (the variance-minimising choice for the pilot),
     mixed with a ``uniform_share`` of the uniform distribution so that no step is nearly
     never drawn. The decoder term L_0 and the prior L_T are computed exactly for every image.
     Cost: pilot_images x (T-1) + N x (K + 1) network evaluations, against N x T for every step.
     ``std_error`` is over the images and includes the sampling noise of the steps.
 
     Returns the keys of :func:`bits_per_dim` (``terms`` and ``timesteps``: the pilot's
-    per-step terms, in bits/dim) plus ``proposal`` (q over t = 1 .. T-1) and
+    per-step terms, in bits/dim) plus ``proposal`` (q over code t = 1 .. T-1) and
     ``steps_per_image``.
     """
     _check_noise_predictor(noise_predictor)
