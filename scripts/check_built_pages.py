@@ -26,7 +26,7 @@ def main(html_dir: str) -> int:
         raw = re.findall(r"\|\s*:?(?:-{3,}|—+|–+):?\s*\|", prose)  # smart quotes turn --- into —
         if raw:
             problems.append(f"{page}: {len(raw)} markdown table(s) shown as raw text")
-        if text.count('src="../_images/') < 3:
+        if re.fullmatch(r"book/\d\d_.*", chapter) and text.count('src="../_images/') < 3:  # the chapters, not the cards
             problems.append(f"{page}: fewer than 3 figures")
     for p in problems:
         print("problem:", p)
