@@ -17,7 +17,7 @@ PY="$WORK/venv/bin/python"
 "$PY" -m pip install -q --upgrade pip
 "$PY" -m pip install -q "$(grep '^torch==' requirements.txt)" nbconvert ipykernel \
     "ddpm-from-scratch @ git+file://$REPO@$HEAD" || { echo "install failed"; exit 1; }
-echo "installed ddpm-from-scratch at $HEAD: $("$PY" -c 'import ddpm_from_scratch as d; print(d.__version__, d.__file__)')"
+echo "installed ddpm-from-scratch at $HEAD: $(cd "$WORK" && "$PY" -c 'import ddpm_from_scratch as d; print(d.__version__, d.__file__)')"
 failed=0
 for notebook in book/[0-9][0-9]_*.ipynb; do
     name=$(basename "$notebook" .ipynb)
