@@ -107,6 +107,21 @@ def _checkpoint_for(args) -> Path:
     return path
 
 
+def _check_sampling(args, schedule) -> None:
+    """--sampler, --steps and --eta against the model's reverse process of T steps, before any work: DDPM visits all
+    T, DDIM and the solvers at most T; only DDIM takes an eta."""
+    sampler, T = args.sampler or "ddim", schedule.num_steps
+    if sampler == "ddpm" and args.steps not in (None, T):
+        raise UsageError(f"--sampler ddpm visits all {T} steps of the reverse process: drop --steps, or sample "
+                         f"{args.steps} steps with --sampler ddim or dpm++2m")
+    if args.steps is not None and args.steps > T:
+        raise UsageError(f"--steps {args.steps}: this model's reverse process has {T} steps (t = {T - 1} down to 0); "
+                         f"ask for at most {T}")
+    if getattr(args, "eta", None) is not None and sampler != "ddim":  # sample has no --eta
+        raise UsageError(f"--eta is DDIM's noise per step; --sampler {sampler} does not take it: drop --eta"
+                         + (" (dpm++2m-sde adds fresh noise at every step)" if sampler.startswith("dpm") else ""))
+
+
 def cmd_train(args) -> None:
     recipe = get_recipe(args.recipe)
     if recipe.model_config is None:
@@ -143,9 +158,13 @@ def _train(args, recipe, device, rank: int, world_size: int) -> None:
     if checkpoint.exists() and args.init_from:
         raise UsageError(f"--init-from starts a new run, and {checkpoint} continues one (from the weights it began "
                          "with, which it records): pass --resume alone, or --out to start a new run")
+    planned = recipe.train_config
     try:
+        # --micro-batches, else the recipe's count, or under N processes the nearest above that they can share
+        micro_batches = args.micro_batches or train.micro_batches_for(planned.batch_size, planned.micro_batches,
+                                                                      world_size)
         trainer = make_trainer(recipe, checkpoint, resume=args.resume, device=device, steps=args.steps,
-                               micro_batches=args.micro_batches, data_workers=args.data_workers,
+                               micro_batches=micro_batches, data_workers=args.data_workers,
                                compile=args.compile, seed=args.seed, init_from=args.init_from)
     except ValueError as error:  # a batch the processes cannot share; --init-from a file of other modules
         raise UsageError(str(error)) from None
@@ -154,6 +173,10 @@ def _train(args, recipe, device, rank: int, world_size: int) -> None:
     commands = trainer.header["metadata"].setdefault("commands", [])  # each that trained this run (--resume adds one)
     commands.append(command)
     say = print if rank == 0 else (lambda *_: None)  # one process speaks and writes
+    if args.micro_batches is None and micro_batches != planned.micro_batches:
+        say(f"{world_size} processes draw the global batch of {planned.batch_size} as {micro_batches} micro-batches of "
+            f"{planned.batch_size // micro_batches} (the recipe's {planned.micro_batches} is not a multiple of "
+            f"{world_size}; --micro-batches picks another)")
     processes = f" x {world_size} processes" if world_size > 1 else ""
     say(f"training recipe {recipe.name!r} ({recipe.description}) on {device}{processes}, "
         f"from step {trainer.step} to {trainer.config.steps}; checkpoints in {checkpoint}")
@@ -233,10 +256,9 @@ def cmd_sample(args) -> None:
     elif loaded.schedule is None or not hasattr(loaded.model, "sample_shape"):
         raise UsageError(f"{path} (recipe {recipe.name!r}) is not a generative model: nothing to sample")
     else:  # the model says what it samples; a text model samples unconditionally here (see `generate`)
-        sampler = args.sampler or "ddim"
-        x = diffusion.sample(loaded.model, loaded.schedule, args.num_samples, sampler=sampler,
-                             steps=(args.steps or 50) if sampler == "ddim" else None,
-                             generator=generator, progress=not args.quiet)
+        _check_sampling(args, loaded.schedule)
+        x = diffusion.sample(loaded.model, loaded.schedule, args.num_samples, sampler=args.sampler or "ddim",
+                             steps=args.steps, generator=generator, progress=not args.quiet)
     fig = viz.show_images(x) if x.ndim == 4 else viz.show_points(x)
     fig.savefig(args.out, dpi=150, bbox_inches="tight")
     print(f"wrote {args.num_samples} samples to {args.out}")
@@ -301,6 +323,8 @@ def cmd_evaluate(args) -> None:
         path = _checkpoint_for(args)
         loaded = pretrained.load_file(path, device)
         _check_fits(recipe, loaded.header, path)
+        if "steps" in accepted and loaded.schedule is not None:
+            _check_sampling(args, loaded.schedule)
     results = recipe.evaluate(loaded, **options)
     results["checkpoint"] = str(path) if path else recipe.description
     results["wall_time_s"] = round(time.perf_counter() - start, 1)
@@ -356,17 +380,19 @@ def cmd_generate(args) -> None:
         except FileNotFoundError as error:
             raise UsageError(f"the {route_name} pipeline needs a checkpoint that is not shipped yet: {error}") from None
     _check_prompts(route.generator.tokenizer, args.prompts)
+    _check_sampling(args, route.schedule)
     rows = args.prompts + ([""] if args.unconditional else [])  # "" = no text: the unconditional prediction
     prompts = [p for p in rows for _ in range(args.num_images)]
     scale = route.guidance_scale if args.guidance_scale is None else args.guidance_scale
     eta = route.eta if args.eta is None else args.eta
-    images = route(prompts, guidance_scale=scale, steps=args.steps or 50, seed=args.seed or 0,
-                   progress=not args.quiet, sampler=args.sampler or "ddim", eta=eta)
+    images = route(prompts, guidance_scale=scale, steps=args.steps, seed=args.seed or 0,
+                   progress=not args.quiet, sampler=args.sampler, eta=eta)  # None: the card's sampler
+    sampler = args.sampler or route.sampler
     titles = [p or "(no text: unconditional)" for p in prompts]
     fig = viz.show_captioned(images, titles, ncols=args.num_images if len(rows) > 1 else min(len(prompts), 8))
     fig.savefig(args.out, dpi=150, bbox_inches="tight")
-    print(f"wrote {len(images)} image(s) for {len(rows)} prompt(s) to {args.out} "
-          f"({route_name} pipeline, guidance scale {scale:g}, eta {eta:g})")
+    settings = f"{sampler}, guidance scale {scale:g}" + (f", eta {eta:g}" if sampler == "ddim" else "")
+    print(f"wrote {len(images)} image(s) for {len(rows)} prompt(s) to {args.out} ({route_name} pipeline, {settings})")
 
 
 def _whole_number(minimum: int):
@@ -421,11 +447,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--quiet", action="store_true", help="no progress bars")
         return p
 
-    sampling = argparse.ArgumentParser(add_help=False)  # options shared by sample and evaluate
+    sampling = argparse.ArgumentParser(add_help=False)  # options shared by sample, evaluate and generate
     sampling.add_argument("--checkpoint", help="a checkpoint file (default: the shipped one)")
-    sampling.add_argument("--sampler", choices=["ddpm", "ddim"], default=None, help="default: ddim")
+    sampling.add_argument("--sampler", choices=["ddpm", "ddim", "dpm++2m", "dpm++2m-sde"], default=None,
+                          help="default: ddim (chapter 05); ddpm: all T steps of the reverse process (chapter 01); "
+                               "dpm++2m: DPM-Solver++ (2M), the second-order solver, good at 10-20 steps; "
+                               "dpm++2m-sde: its stochastic version, fresh noise at every step")
     sampling.add_argument("--steps", type=positive, default=None,
-                          help="sampling steps for DDIM (default: 50 for sample, 100 for evaluate)")
+                          help="sampling steps of ddim and the dpm++ solvers, at most the model's T (ddpm visits all "
+                               "T). Default: 50 for ddim, 20 for dpm++ (evaluate: its recipe's, 100 for digits)")
     sampling.add_argument("--seed", type=non_negative, default=None, help="default: 0")
 
     p = add("train", "Train a recipe's model; checkpoints go to runs/RECIPE/ (or --out).")
@@ -444,7 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="store the exported weights in float16 (half the size; they load as float32)")
     p.add_argument("--micro-batches", type=positive, default=None,
                    help="draw the global batch in this many pieces (a multiple of torchrun's processes; default: "
-                        "the recipe's)")
+                        "the recipe's, or the nearest count above it that torchrun's processes can share)")
     p.add_argument("--data-workers", type=non_negative, default=None,
                    help="processes that draw the next batches while the GPU trains (data made on the fly, e.g. the "
                         "capstone's scenes; default: the recipe's, 0)")

@@ -9,7 +9,8 @@ Shapes: images ``x`` are (B, ...) tensors (images in [-1, 1], or 2-D points); th
 index ``t`` is an int or a long tensor of shape (B,). Time convention: ``t = 0 .. T-1``,
 ``t = 0`` is the first noising step; ``t = -1`` means the clean image. The book's formulas
 count like the paper, steps 1 .. T with x_0 the clean image: code step t is formula step t + 1.
-Equation numbers refer to Ho et al. 2020 ("DDPM") and Song et al. 2021 ("DDIM").
+Equation numbers refer to Ho et al. 2020 ("DDPM") and Song et al. 2021 ("DDIM"); the solvers follow Lu et al.
+2022a ("DPM-Solver") and 2022b ("DPM-Solver++").
 """
 
 from dataclasses import dataclass
@@ -183,6 +184,50 @@ def ddim_step(schedule: NoiseSchedule, eps: torch.Tensor, t, t_prev, x_t: torch.
     return alpha_bar_prev.sqrt() * x0_hat + direction + sigma * noise
 
 
+def log_snr(schedule: NoiseSchedule, t, like: torch.Tensor) -> torch.Tensor:
+    """lambda_t = log(alpha_t / sigma_t) = 1/2 log(abar_t / (1 - abar_t)), the half log signal-to-noise ratio, in
+    which DPM-Solver steps (Lu et al. 2022a, sec. 3.1). It grows as t falls; +inf at t = -1, the clean image."""
+    alpha_bars = torch.cat([torch.ones(1, dtype=torch.float64), schedule.alpha_bars])  # abar at code -1 (clean) = 1
+    alpha_bar = schedule.gather(alpha_bars, torch.as_tensor(t) + 1, like)
+    return 0.5 * (alpha_bar.log() - (1 - alpha_bar).log())
+
+
+def dpm_solver_step(schedule: NoiseSchedule, x0_hat: torch.Tensor, t: int, t_prev: int, x_t: torch.Tensor,
+                    earlier: tuple | None = None, stochastic: bool = False, noise: torch.Tensor | None = None,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """One DPM-Solver++ step from step t to an earlier step t_prev (``-1``: the clean image), in data-prediction
+    form: Lu et al. 2022b ("DPM-Solver++"), Algorithm 2 (2M); ``stochastic``: its SDE counterpart, the reverse SDE
+    solved for the same D (k-diffusion's "DPM-Solver++(2M) SDE", midpoint form).
+
+    ``x0_hat`` is the predicted clean image at (x_t, t), guided and clipped as for DDIM. ``earlier`` is
+    ``(x0_hat, t)`` of the step before, at a noisier step: with it the step is second order. Without it (the
+    first step) and on the last step (to t_prev = -1, where lambda is infinite) it is first order, and then it
+    *is* DDIM's step: eta = 0, or eta = 1 when ``stochastic``. Each step solves the probability-flow ODE
+    (or the reverse SDE) exactly for a clean-image estimate D that is constant (first order) or linear in lambda
+    (second order) over the step.
+    """
+    alpha_bar_prev = schedule.gather(schedule.alpha_bars_prev, t_prev + 1, x_t)  # abar at code -1 (clean) = 1
+    alpha_prev, sigma_prev = alpha_bar_prev.sqrt(), (1 - alpha_bar_prev).sqrt()
+    sigma = (1 - schedule.gather(schedule.alpha_bars, t, x_t)).sqrt()
+    h = log_snr(schedule, t_prev, x_t) - log_snr(schedule, t, x_t)  # h_i = lambda_{t_i} - lambda_{t_{i-1}} > 0
+    # 1. the clean image the step integrates, D_i: x0_hat itself (first order), or the line through the last two
+    #    estimates in lambda, D_i = (1 + 1/(2 r_i)) x0_hat_i - 1/(2 r_i) x0_hat_{i-1}, r_i = h_{i-1} / h_i  (Alg. 2)
+    D = x0_hat
+    if earlier is not None and t_prev >= 0:
+        x0_hat_earlier, t_earlier = earlier
+        r = (log_snr(schedule, t, x_t) - log_snr(schedule, t_earlier, x_t)) / h
+        D = (1 + 1 / (2 * r)) * x0_hat - 1 / (2 * r) * x0_hat_earlier
+    if not stochastic:
+        # 2. x_{t_i} = sigma_{t_i} / sigma_{t_{i-1}} x_{t_{i-1}} - alpha_{t_i} (e^{-h_i} - 1) D_i   (Alg. 2)
+        return sigma_prev / sigma * x_t - alpha_prev * torch.expm1(-h) * D
+    # 2'. the SDE step: x_{t_i} = sigma_{t_i} / sigma_{t_{i-1}} e^{-h_i} x_{t_{i-1}} + alpha_{t_i} (1 - e^{-2 h_i}) D_i
+    #     + sigma_{t_i} sqrt(1 - e^{-2 h_i}) z: the x_t term shrinks by e^{-h} more than the ODE's, fresh noise refills it
+    if noise is None:
+        noise = _randn_like(x_t, generator)
+    return (sigma_prev / sigma * torch.exp(-h) * x_t - alpha_prev * torch.expm1(-2 * h) * D
+            + sigma_prev * (-torch.expm1(-2 * h)).sqrt() * noise)
+
+
 def denoise(noise_predictor, schedule: NoiseSchedule, x_t: torch.Tensor, t: int,
             generator: torch.Generator | None = None, clip_x0: bool = False, data_range: tuple = (-1.0, 1.0),
             **model_kwargs) -> torch.Tensor:
@@ -246,6 +291,28 @@ def sampling_timesteps(schedule: NoiseSchedule, steps: int, first: int | None = 
     return torch.linspace(first, 0, steps).round().long().unique_consecutive().tolist()
 
 
+# samplers that visit a few evenly spaced steps, with their number of steps when none is asked for
+STRIDED_SAMPLERS = {"ddim": 50, "dpm++2m": 20, "dpm++2m-sde": 20}
+SAMPLERS = ("ddpm", *STRIDED_SAMPLERS)
+
+
+def sampler_timesteps(schedule: NoiseSchedule, sampler: str, steps: int | None = None, first: int | None = None) -> list:
+    """The steps ``sampler`` visits from ``first`` (default T-1) down to 0: all of them for DDPM, ``steps`` evenly
+    spaced ones (default: ``STRIDED_SAMPLERS[sampler]``, or all there are when fewer) for DDIM and the solvers."""
+    first = schedule.num_steps - 1 if first is None else first
+    if sampler == "ddpm":
+        if steps not in (None, schedule.num_steps):
+            raise ValueError(f"the DDPM sampler visits all {schedule.num_steps} steps; "
+                             "use sampler='ddim' or 'dpm++2m' to sample with fewer steps")
+        return list(range(first, -1, -1))
+    if sampler not in STRIDED_SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    if steps is not None and steps > first + 1:
+        raise ValueError(f"{sampler} with {steps} steps: the reverse process has only {first + 1} steps "
+                         f"(t = {first} down to 0); ask for at most {first + 1}")
+    return sampling_timesteps(schedule, min(steps or STRIDED_SAMPLERS[sampler], first + 1), first)
+
+
 def clip_for(noise_predictor, clip_x0: bool | None) -> bool:
     """Whether to clip the predicted clean image to the model's ``data_range`` ([-1, 1] for images; the measured
     range of the scaled latents for a latent generator): ``clip_x0`` if given, else whenever the model has a
@@ -278,7 +345,9 @@ def sample(noise_predictor, schedule: NoiseSchedule, shape, sampler: str = "ddpm
 
     ``shape`` is the number of samples (the model says the rest: ``model.sample_shape``) or a
     full shape. ``sampler="ddpm"`` visits all T steps (DDPM Algorithm 2); ``"ddim"`` visits
-    ``steps`` evenly spaced ones (DDIM eq. 12, deterministic when eta = 0). ``clip_x0``
+    ``steps`` evenly spaced ones (DDIM eq. 12, deterministic when eta = 0); ``"dpm++2m"`` and
+    ``"dpm++2m-sde"`` visit the same steps with DPM-Solver++'s second-order steps (``dpm_solver_step``;
+    the SDE one adds noise as eta = 1 does). ``clip_x0``
     (default: whenever the model has a ``data_range``) keeps the predicted clean image in
     that range. ``text`` (caption token ids, one row per sample) conditions a text model, with
     classifier-free ``guidance_scale`` (see ``guided_noise_predictor``); other conditions go
@@ -298,19 +367,9 @@ def sample(noise_predictor, schedule: NoiseSchedule, shape, sampler: str = "ddpm
     if (x_start is None) != (t_start is None):
         raise ValueError("x_start and t_start go together: the state x_t to start from, and its step t")
     first = schedule.num_steps - 1 if t_start is None else int(schedule.check_timesteps(t_start))
-    if sampler == "ddpm":
-        if steps not in (None, schedule.num_steps):
-            raise ValueError(f"the DDPM sampler visits all {schedule.num_steps} steps; "
-                             "use sampler='ddim' to sample with fewer steps")
-        timesteps = list(range(first, -1, -1))
-    elif sampler == "ddim":
+    timesteps = sampler_timesteps(schedule, sampler, steps, first)
+    if sampler == "ddim":
         _check_eta(eta)
-        if steps is not None and steps > first + 1:
-            raise ValueError(f"DDIM with {steps} steps: the reverse process has only {first + 1} steps "
-                             f"(t = {first} down to 0); ask for at most {first + 1}")
-        timesteps = sampling_timesteps(schedule, min(steps or 50, first + 1), first)
-    else:
-        raise ValueError(f"unknown sampler {sampler!r}; choose 'ddpm' or 'ddim'")
 
     was_training = noise_predictor.training
     noise_predictor.eval()
@@ -330,6 +389,7 @@ def sample(noise_predictor, schedule: NoiseSchedule, shape, sampler: str = "ddpm
         raise ValueError(f"x_start has shape {tuple(x_start.shape)}, but {tuple(shape)} samples were asked for")
     x = x_start.to(device)
     states = [x.cpu()] if return_trajectory else None
+    earlier = None  # the solvers' clean-image estimate at the step before
     for i, t in enumerate(progress_bar(timesteps, progress, desc=f"{sampler} sampling", leave=False)):
         if sampler == "ddpm":
             x = denoise(noise_predictor, schedule, x, t, generator=generator, clip_x0=clip_x0, data_range=data_range,
@@ -338,8 +398,17 @@ def sample(noise_predictor, schedule: NoiseSchedule, shape, sampler: str = "ddpm
             t_batch = torch.full((x.shape[0],), t, device=device, dtype=torch.long)
             eps = noise_predictor(x, t_batch, **model_kwargs).float()
             t_prev = timesteps[i + 1] if i + 1 < len(timesteps) else -1
-            x = ddim_step(schedule, eps, t, t_prev, x, eta=eta, generator=generator, clip_x0=clip_x0,
-                          data_range=data_range)
+            if sampler == "ddim":
+                x = ddim_step(schedule, eps, t, t_prev, x, eta=eta, generator=generator, clip_x0=clip_x0,
+                              data_range=data_range)
+            else:  # DPM-Solver++ steps on the clean image the prediction implies, clipped as DDIM clips it
+                x0_hat = predict_x0(schedule, x, t, eps)
+                if clip_x0:
+                    x0_hat = x0_hat.clamp(*data_range)
+                # first order into t = 0 too: lambda leaps there (4.4 at t = 0 from 1.7 at t = 111 on the cosine
+                # schedule, 10 steps) while x0_hat has settled, and the line through two estimates would overshoot
+                x, earlier = dpm_solver_step(schedule, x0_hat, t, t_prev, x, earlier if t_prev > 0 else None,
+                                             stochastic=sampler == "dpm++2m-sde", generator=generator), (x0_hat, t)
         if return_trajectory:
             states.append(x.cpu())
     network.train(was_training)

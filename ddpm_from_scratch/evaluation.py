@@ -92,7 +92,7 @@ def evaluate_digits(model, schedule, num_samples: int = 1000, sampler: str = "dd
     return distances | likelihood | recognition | {
         "num_samples": num_samples,
         "sampler": sampler,
-        "sampling_steps": (steps or 50) if sampler == "ddim" else schedule.num_steps,
+        "sampling_steps": len(diffusion.sampler_timesteps(schedule, sampler, steps)),
         "eta": eta if sampler == "ddim" else None,
         "clip_x0": diffusion.clip_for(model, clip_x0),
         "seed": seed,
@@ -249,7 +249,7 @@ def evaluate_shapes(model, schedule, classifier=None, num_samples: int = 500, gu
         "classifier_accuracy_real_heldout": round(real["heldout"]["agreement"], 4),
         "num_samples": num_samples,
         "sampler": sampler,
-        "sampling_steps": (steps or 50) if sampler == "ddim" else schedule.num_steps,
+        "sampling_steps": len(diffusion.sampler_timesteps(schedule, sampler, steps)),
         "seed": seed,
         "heldout_pairs": [" ".join(pair) for pair in shapes.HELDOUT_PAIRS],
     }
@@ -373,7 +373,7 @@ def evaluate_autoencoder(autoencoder, scale_factor: float, judge=None, num_image
 
 
 def evaluate_route(route, judge=None, thumbnail_judge=None, num_samples: int = 500, guidance_scale: float | None = None,
-                   steps: int = 50, seed: int = 0, progress: bool = False) -> dict:
+                   steps: int = 50, seed: int = 0, progress: bool = False, sampler: str | None = None) -> dict:
     """A text-to-image route (``pipeline.TextToImage``) end to end at 32x32.
 
     ``num_samples`` prompts of seen and as many of held-out combinations, one image each;
@@ -382,7 +382,8 @@ def evaluate_route(route, judge=None, thumbnail_judge=None, num_samples: int = 5
     attributes rendered from another seed, with ``fid_real_floor`` the FID of two such real
     renderings (same sizes). With a ``thumbnail_judge`` (16x16) and a route whose generator draws
     thumbnails, ``thumbnail_agreement`` is the fraction of images whose four attributes, read from
-    the final image, are those read from its thumbnail.
+    the final image, are those read from its thumbnail. ``sampler`` (with ``steps``) draws the generator's part:
+    the route's own when None.
     """
     import random
 
@@ -397,7 +398,7 @@ def evaluate_route(route, judge=None, thumbnail_judge=None, num_samples: int = 5
     for split, heldout in (("seen", False), ("heldout", True)):
         attributes = shapes.random_scenes(num_samples, generator, heldout=heldout)
         captions = [shapes.caption(a, rng) for a in attributes]
-        compressed = route.compressed(captions, guidance_scale, steps, seed, progress)
+        compressed = route.compressed(captions, guidance_scale, steps, seed, progress, sampler)
         images = route.decode(compressed, seed, progress)
         if images.shape[-1] != size:
             raise ValueError(f"the route draws {images.shape[-1]}x{images.shape[-1]} images; the judge reads {size}x{size}")
@@ -423,6 +424,7 @@ def evaluate_route(route, judge=None, thumbnail_judge=None, num_samples: int = 5
         "fid_num_images": len(wanted),
         "guidance_scale": route.guidance_scale if guidance_scale is None else guidance_scale,
         "num_samples": num_samples,
+        "sampler": sampler or route.sampler,
         "sampling_steps": steps,
         "seed": seed,
         "sampling_time_s": round(sampling_time, 1),
@@ -478,23 +480,23 @@ def report_autoencoder(loaded, num_samples: int = 1000, seed: int = 0) -> dict:
 
 
 def report_latent_route(loaded, num_samples: int = 500, guidance_scale: float | None = None, steps: int = 50,
-                        seed: int = 0, progress: bool = False) -> dict:
+                        seed: int = 0, progress: bool = False, sampler: str | None = None) -> dict:
     """The latent route end to end (``shapes_latent`` + the autoencoder it requires), and its cost."""
     from . import pipeline, pretrained
 
     route = pipeline.latent_route(loaded, pretrained.load("shapes_autoencoder", next(loaded.model.parameters()).device))
-    results = evaluate_route(route, None, None, num_samples, guidance_scale, steps, seed, progress)
+    results = evaluate_route(route, None, None, num_samples, guidance_scale, steps, seed, progress, sampler)
     return results | time_latent_against_pixel_space(loaded.model)
 
 
 def report_cascade(loaded, num_samples: int = 500, guidance_scale: float | None = None, steps: int = 50,
-                   seed: int = 0, progress: bool = False) -> dict:
+                   seed: int = 0, progress: bool = False, sampler: str | None = None) -> dict:
     """The thumbnail route end to end: chapter 03's 16x16 model, then ``shapes_sr``."""
     from . import pipeline, pretrained
 
     route = pipeline.load("cascade")  # a pipeline recipe: its parts are the shipped checkpoints
     thumbnail_judge = pretrained.load("shapes_classifier").model
-    results = evaluate_route(route, None, thumbnail_judge, num_samples, guidance_scale, steps, seed, progress)
+    results = evaluate_route(route, None, thumbnail_judge, num_samples, guidance_scale, steps, seed, progress, sampler)
     return results | {"augmentation_level": route.decoder.augmentation_level}
 
 
@@ -695,7 +697,8 @@ CAPSTONE_SPLITS = {"single_seen": ("single", False), "relation_seen": ("relation
 
 
 def evaluate_scenes(route, judge=None, text_model=None, num_samples: int = 500, guidance_scale: float | None = None,
-                    steps: int = 50, seed: int = 0, progress: bool = False, eta: float | None = None) -> dict:
+                    steps: int | None = None, seed: int = 0, progress: bool = False, eta: float | None = None,
+                    sampler: str | None = None) -> dict:
     """The capstone end to end: ``num_samples`` prompts of each split (seen single objects, seen pairs with a
     relation, held-out combinations of any kind), one image each, read by the judge (``read_scenes``).
 
@@ -703,14 +706,16 @@ def evaluate_scenes(route, judge=None, text_model=None, num_samples: int = 500, 
     relation; ``data.scenes.claims_hold``); ``per_attribute`` and ``per_relation`` over all splits. FID on the
     contrastive image encoder's features (128 numbers per image) against real scenes of the same splits
     drawn anew, next to ``fid_real_floor`` (two real sets); ``clip_score`` of the generated images with their
-    prompts next to that of real pairs (``evaluate_scenes_text`` gives the mismatched level). DDIM-``steps`` with
-    ``guidance_scale`` and ``eta`` (its noise per step): the route's own (its card's) unless given.
+    prompts next to that of real pairs (``evaluate_scenes_text`` gives the mismatched level). ``sampler``
+    with ``steps``, ``guidance_scale`` and ``eta`` (DDIM's noise per step): the route's own (its card's) unless given.
     """
     from .data import scenes
     from .metrics import clip_score
 
     judge = _load_judge("scenes_judge", judge)
     text_model = _load_judge("scenes_text", text_model)
+    if sampler is None:  # the route's own, and its number of steps unless given
+        sampler, steps = route.sampler, route.steps if steps is None else steps
     size = judge.config.image_size
     results, generated, real, real_other, prompts = {}, [], [], [], []
     attribute_hits = {name: [] for name in ("count", "shape", "colour", "size")}
@@ -719,7 +724,7 @@ def evaluate_scenes(route, judge=None, text_model=None, num_samples: int = 500, 
     for number, (split, (kind, heldout)) in enumerate(CAPSTONE_SPLITS.items()):
         real_images, captions, truth = scenes.make_scenes(num_samples, size, seed=seed + 10 * number, heldout=heldout,
                                                           kind=kind)
-        images = route(captions, guidance_scale, steps, seed + number, progress, eta=eta).cpu()
+        images = route(captions, guidance_scale, steps, seed + number, progress, sampler=sampler, eta=eta).cpu()
         images = at_size(images, size)  # 64 -> 32
         read = scenes.named_objects(judge.read(images))
         verdicts = [scenes.claims_hold(scenes.prompt_claims(scene), found) for scene, found in zip(truth, read)]
@@ -755,14 +760,15 @@ def evaluate_scenes(route, judge=None, text_model=None, num_samples: int = 500, 
         "clip_score": round(clip_score(text_model, generated, ids), 2),
         "clip_score_real": round(clip_score(text_model, real, ids), 2),
         "guidance_scale": route.guidance_scale if guidance_scale is None else guidance_scale,
-        "eta": route.eta if eta is None else eta,
-        "num_samples_per_split": num_samples, "sampling_steps": steps, "seed": seed,
+        "sampler": sampler, "eta": (route.eta if eta is None else eta) if sampler == "ddim" else None,
+        "num_samples_per_split": num_samples, "seed": seed,
+        "sampling_steps": len(diffusion.sampler_timesteps(route.schedule, sampler, steps)),
         "sampling_time_s": round(sampling_time, 1),
     }
 
 
-def report_scenes(loaded, num_samples: int = 500, guidance_scale: float | None = None, steps: int = 50,
-                  seed: int = 0, progress: bool = False, eta: float | None = None) -> dict:
+def report_scenes(loaded, num_samples: int = 500, guidance_scale: float | None = None, steps: int | None = None,
+                  seed: int = 0, progress: bool = False, eta: float | None = None, sampler: str | None = None) -> dict:
     """The capstone pipeline (``scenes_latent`` or ``scenes64_latent`` + the autoencoder it requires), judged end to
     end, with the retrieval figures of the text encoder the generator reads (its ``requires``). The CLIP-score-like
     figure and FID read ``scenes_text``'s encoders for every generator, so that they compare."""
@@ -772,7 +778,8 @@ def report_scenes(loaded, num_samples: int = 500, guidance_scale: float | None =
     device = next(loaded.model.parameters()).device
     route = pipeline.with_its_autoencoder(loaded, device)
     text_model = pretrained.load("scenes_text", device).model
-    results = evaluate_scenes(route, None, text_model, num_samples, guidance_scale, steps, seed, progress, eta)
+    results = evaluate_scenes(route, None, text_model, num_samples, guidance_scale, steps, seed, progress, eta,
+                              sampler)
     its_text = required(loaded.header, "text encoder")
     its_text_model = text_model if its_text == "scenes_text" else pretrained.load(its_text, device).model
     retrieval = evaluate_scenes_text(its_text_model, num_pairs=num_samples)

@@ -126,10 +126,11 @@ class SuperResolution:
     START_FROM = ("clean", "augmented")
 
     def __init__(self, model, schedule: NoiseSchedule, augmentation_level: int = SAMPLING_LEVEL, steps: int = 50,
-                 start_from: str = "clean"):
+                 start_from: str = "clean", sampler: str = "ddim"):
         if start_from not in self.START_FROM:
             raise ValueError(f"start_from must be one of {', '.join(self.START_FROM)}, got {start_from!r}")
         self.model, self.schedule, self.steps, self.start_from = model.eval(), schedule, steps, start_from
+        self.sampler = sampler  # from START_STEP down: "ddim" (deterministic) or "dpm++2m"
         self.augmentation_level = augmentation_level if model.config.augmentation_level else None
 
     def expects(self) -> tuple:
@@ -154,7 +155,7 @@ class SuperResolution:
         images = []
         for i in range(0, len(thumbnails), 250):
             chunk = {k: _to_model(v[i:i + 250], self.model) for k, v in {"low_res": thumbnails, **conditions}.items()}
-            images.append(diffusion.sample(self.model, self.schedule, len(chunk["low_res"]), sampler="ddim",
+            images.append(diffusion.sample(self.model, self.schedule, len(chunk["low_res"]), sampler=self.sampler,
                                            steps=self.steps, generator=generator, progress=progress,
                                            x_start=_to_model(x_start[i:i + 250], self.model),
                                            t_start=self.START_STEP, **chunk).cpu())
@@ -180,6 +181,8 @@ class TextToImage:
     decoder: object | None = None     # LatentDecoder, SuperResolution, Upsample, or None (pixel space)
     guidance_scale: float = 3.0
     eta: float = 0.0                  # DDIM's noise per step; a card's "eta" sets it (chapter 07's is 1)
+    sampler: str = "ddim"             # how the generator samples, and with how many steps (None: the sampler's
+    steps: int | None = None          # default, diffusion.STRIDED_SAMPLERS); a card's "sampler", "sampling_steps"
 
     def __post_init__(self):
         wanted = getattr(self.decoder, "expects", lambda: None)()
@@ -187,18 +190,21 @@ class TextToImage:
             raise ValueError(f"the decoder expects inputs of shape {tuple(wanted)}, but the generator draws "
                              f"{tuple(self.generator.sample_shape)}: they were not made for each other")
 
-    def compressed(self, prompts, guidance_scale: float | None = None, steps: int = 50, seed: int = 0,
-                   progress: bool = False, sampler: str = "ddim", eta: float | None = None) -> torch.Tensor:
-        """What the generation model draws: a thumbnail, a latent, or (pixel route) the image itself."""
+    def compressed(self, prompts, guidance_scale: float | None = None, steps: int | None = None, seed: int = 0,
+                   progress: bool = False, sampler: str | None = None, eta: float | None = None) -> torch.Tensor:
+        """What the generation model draws: a thumbnail, a latent, or (pixel route) the image itself. Each
+        setting left None is the route's own."""
         scale = self.guidance_scale if guidance_scale is None else guidance_scale
+        if sampler is None:  # the route's own sampler, and its number of steps unless given
+            sampler, steps = self.sampler, self.steps if steps is None else steps
         return text_to_image(self.generator, self.schedule, prompts, scale, sampler, steps, seed, progress=progress,
                              eta=self.eta if eta is None else eta)
 
     def decode(self, compressed: torch.Tensor, seed: int = 0, progress: bool = False) -> torch.Tensor:
         return compressed if self.decoder is None else self.decoder(compressed, seed=seed, progress=progress)
 
-    def __call__(self, prompts, guidance_scale: float | None = None, steps: int = 50, seed: int = 0,
-                 progress: bool = False, sampler: str = "ddim", eta: float | None = None) -> torch.Tensor:
+    def __call__(self, prompts, guidance_scale: float | None = None, steps: int | None = None, seed: int = 0,
+                 progress: bool = False, sampler: str | None = None, eta: float | None = None) -> torch.Tensor:
         """Images (N, 3, S, S) in [-1, 1], one per prompt."""
         compressed = self.compressed(prompts, guidance_scale, steps, seed, progress, sampler, eta)
         return self.decode(compressed, seed, progress)
@@ -212,10 +218,11 @@ LATENT_ROUTES = {"scenes64": ("scenes64_latent", "scenes64_autoencoder"),
 
 def route_from_card(generator, decoder=None) -> TextToImage:
     """A loaded text-to-image checkpoint (``pretrained.Pretrained``) and a decoder, sampled as its card says
-    (its ``guidance_scale`` and ``eta``; 3 and 0 where the card names none)."""
+    (its ``guidance_scale``, ``eta``, ``sampler`` and ``sampling_steps``; 3, 0, DDIM and its default where the card
+    names none)."""
     card = generator.card
     return TextToImage(generator.model, generator.schedule, decoder, card.get("guidance_scale", 3.0),
-                       card.get("eta", 0.0))
+                       card.get("eta", 0.0), card.get("sampler", "ddim"), card.get("sampling_steps"))
 
 
 def latent_route(generator, autoencoder) -> TextToImage:

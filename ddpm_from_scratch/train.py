@@ -218,6 +218,21 @@ def _check_batch_split(config: TrainConfig, world_size: int) -> None:
                          "batch stays the same")
 
 
+def micro_batches_for(batch_size: int, micro_batches: int, world_size: int) -> int:
+    """The micro-batch count ``world_size`` processes draw a global batch of ``batch_size`` in: ``micro_batches`` (the
+    recipe's) when they share it equally, else the nearest count above it that they do (a multiple of the processes
+    that divides the batch; above, so that no piece is larger than the recipe's). With 2 processes a batch of 256 in 1
+    piece becomes 2 pieces of 128. There is none when the processes do not divide the batch: refused, naming process
+    counts that do."""
+    if micro_batches % world_size == 0:
+        return micro_batches
+    fits = [m for m in _divisors(batch_size) if m % world_size == 0]
+    if not fits:
+        raise ValueError(f"{world_size} processes cannot share a global batch of {batch_size} equally: start a number "
+                         f"of processes that divides it (torchrun --nproc_per_node among {_divisors(batch_size)[1:7]})")
+    return next((m for m in fits if m >= micro_batches), fits[-1])
+
+
 def _divisors(n: int) -> list:
     return [d for d in range(1, n + 1) if n % d == 0]
 

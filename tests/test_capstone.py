@@ -7,6 +7,7 @@ import torch
 
 from ddpm_from_scratch import evaluation, pretrained, recipes
 from ddpm_from_scratch.data import scenes
+from ddpm_from_scratch.schedules import NoiseSchedule
 
 
 @pytest.fixture(scope="module")
@@ -22,12 +23,12 @@ def text_model():
 class RenderingRoute:
     """A stand-in for a text-to-image route: draws each prompt as the real scene it was written for (or blank)."""
 
-    guidance_scale, eta = 0.0, 0.0
+    guidance_scale, eta, sampler, steps, schedule = 0.0, 0.0, "ddim", None, NoiseSchedule.cosine()
 
     def __init__(self, by_caption: dict, blank: bool = False):
         self.by_caption, self.blank = by_caption, blank
 
-    def __call__(self, prompts, guidance_scale=None, steps=50, seed=0, progress=False, eta=None):
+    def __call__(self, prompts, guidance_scale=None, steps=None, seed=0, progress=False, sampler=None, eta=None):
         images = torch.stack([self.by_caption[p] for p in prompts])
         return torch.full_like(images, -1.0) if self.blank else images
 

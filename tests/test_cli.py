@@ -250,6 +250,16 @@ def test_generate_draws_the_capstone_by_default(tmp_path):
     (["evaluate", "--recipe", "shapes", "--guidance-scale", "inf"], "must be a finite number"),
     (["evaluate", "--recipe", "digits", "--checkpoint", "{tmp}/none.pt"], "no checkpoint at"),
     (["train", "--recipe", "moons", "--steps", "ten"], "expected a whole number, got 'ten'"),
+    # sampling settings outside the model's reverse process of T = 1000 steps, refused once the checkpoint is read
+    (["sample", "--recipe", "digits", "--steps", "100000", "--out", "{tmp}/a.png"],
+     "--steps 100000: this model's reverse process has 1000 steps (t = 999 down to 0); ask for at most 1000"),
+    (["sample", "--recipe", "digits", "--sampler", "ddpm", "--steps", "10", "--out", "{tmp}/a.png"],
+     "--sampler ddpm visits all 1000 steps of the reverse process: drop --steps"),
+    (["evaluate", "--recipe", "digits", "--sampler", "dpm++2m", "--steps", "1001"], "ask for at most 1000"),
+    (["evaluate", "--recipe", "digits", "--sampler", "dpm++2m", "--eta", "0.5"], "--sampler dpm++2m does not take it"),
+    (["generate", "a red circle", "--pipeline", "pixel", "--steps", "5000", "--out", "{tmp}/a.png"],
+     "ask for at most 1000"),
+    (["generate", "a red circle", "--sampler", "ddpm", "--steps", "50", "--out", "{tmp}/a.png"], "drop --steps"),
 ])
 def test_every_bad_input_is_one_line_and_status_2_before_any_work(argv, message, tmp_path, capsys):
     """Each mistake is named in the last line of stderr, exit status 2, no traceback, and no file written."""
@@ -260,6 +270,23 @@ def test_every_bad_input_is_one_line_and_status_2_before_any_work(argv, message,
     assert exit_info.value.code == 2 and "Traceback" not in err
     assert message in err.strip().splitlines()[-1], err
     assert not any(p.is_file() for p in tmp_path.rglob("*"))
+
+
+def test_a_step_count_beyond_the_schedule_is_one_line_and_status_2_in_a_process(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "ddpm_from_scratch", "sample", "--recipe", "digits", "--steps",
+                             "100000", "--out", str(tmp_path / "x.png")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0, result.stderr
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("sampler", ["ddim", "dpm++2m", "dpm++2m-sde"])
+def test_sample_and_generate_take_each_few_step_sampler_by_name(sampler, tmp_path, capsys):
+    cli.main(["sample", "--recipe", "digits", "--sampler", sampler, "--steps", "3", "--num-samples", "2",
+              "--out", str(tmp_path / "digits.png"), "--quiet", "--device", "cpu"])
+    cli.main(["generate", "a red circle", "--pipeline", "pixel", "--sampler", sampler, "--steps", "3",
+              "--out", str(tmp_path / "img.png"), "--quiet", "--device", "cpu"])
+    assert (tmp_path / "digits.png").exists() and (tmp_path / "img.png").exists()
+    assert f"(pixel pipeline, {sampler}, guidance scale" in capsys.readouterr().out
 
 
 def test_the_unconditional_row_is_asked_for_by_name(tmp_path, capsys):

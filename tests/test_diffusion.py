@@ -184,7 +184,7 @@ def test_ddim_refuses_more_steps_than_the_process_has_and_eta_outside_0_1():
 
     schedule = NoiseSchedule.linear(num_steps=20)
     model = MLPDenoiser(MLPConfig())
-    with pytest.raises(ValueError, match="DDIM with 21 steps: the reverse process has only 20 steps"):
+    with pytest.raises(ValueError, match="ddim with 21 steps: the reverse process has only 20 steps"):
         diffusion.sample(model, schedule, (4, 2), sampler="ddim", steps=21, progress=False)
     assert diffusion.sample(model, schedule, (4, 2), sampler="ddim", steps=20, progress=False).shape == (4, 2)
     for eta in (-0.1, 1.5, float("nan")):
@@ -203,3 +203,101 @@ def test_a_network_that_is_not_a_noise_predictor_is_refused_by_the_sampler():
 
     with pytest.raises(TypeError, match="is not a noise predictor"):
         diffusion.sample(NotANoisePredictor(), NoiseSchedule.linear(num_steps=5), (2, 2), progress=False)
+
+
+# ------------------------------------------------------------------------------------
+# DPM-Solver++ against exact math: Gaussian data N(mu, s^2), whose optimal noise predictor is known in closed
+# form and whose probability-flow ODE keeps each sample's standard score z = (x_t - alpha_t mu) / sd_t fixed
+# ------------------------------------------------------------------------------------
+class ShiftedGaussianOracle(torch.nn.Module):
+    """E[eps | x_t] = sigma_t (x_t - alpha_t mu) / (alpha_t^2 s^2 + sigma_t^2) for data ~ N(mu, s^2 I)."""
+
+    def __init__(self, schedule, mu, std):
+        super().__init__()
+        self.schedule, self.mu, self.std = schedule, mu, std
+        self.dummy = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, x, t):
+        abar = self.schedule.alpha_bars[t].to(x.dtype).reshape(-1, *([1] * (x.ndim - 1)))
+        return (1 - abar).sqrt() * (x - abar.sqrt() * self.mu) / (abar * self.std**2 + 1 - abar)
+
+
+def exact_flow(schedule, x_T, t, mu, std):
+    """Where the probability-flow ODE takes x_T (at code step T-1) by code step t (t = -1: the clean image)."""
+    abar = schedule.alpha_bars.double()
+    z = (x_T - abar[-1].sqrt() * mu) / (abar[-1] * std**2 + 1 - abar[-1]).sqrt()
+    a = torch.tensor(1.0, dtype=torch.float64) if t == -1 else abar[t]
+    return a.sqrt() * mu + (a * std**2 + 1 - a).sqrt() * z
+
+
+def test_a_first_order_solver_step_is_ddims_step_and_the_last_returns_the_clean_estimate():
+    s = NoiseSchedule.cosine()
+    x_t, eps, noise = torch.randn(6, 3, generator=gen(0)), torch.randn(6, 3, generator=gen(1)), torch.randn(6, 3)
+    x0_hat = diffusion.predict_x0(s, x_t, 800, eps)
+    assert torch.allclose(diffusion.dpm_solver_step(s, x0_hat, 800, 600, x_t),
+                          diffusion.ddim_step(s, eps, 800, 600, x_t, eta=0.0), atol=1e-5)
+    assert torch.allclose(diffusion.dpm_solver_step(s, x0_hat, 800, 600, x_t, stochastic=True, noise=noise),
+                          diffusion.ddim_step(s, eps, 800, 600, x_t, eta=1.0, noise=noise), atol=1e-5)
+    for stochastic in (False, True):
+        assert torch.allclose(diffusion.dpm_solver_step(s, x0_hat, 5, -1, x_t, (x_t, 40), stochastic=stochastic), x0_hat)
+    # the second-order step only adds the change between the two clean-image estimates: none, no change
+    assert torch.allclose(diffusion.dpm_solver_step(s, x0_hat, 800, 600, x_t, earlier=(x0_hat, 900)),
+                          diffusion.dpm_solver_step(s, x0_hat, 800, 600, x_t), atol=1e-6)
+
+
+def test_with_a_constant_clean_image_estimate_the_solver_walks_ddims_path():
+    """Data all at mu: eps = (x_t - alpha_t mu) / sigma_t, x0_hat = mu at every step, so the line through two
+    estimates is flat and every 2M step equals DDIM's."""
+    s = NoiseSchedule.cosine()
+    point = ShiftedGaussianOracle(s, mu=0.3, std=0.0)
+    x_T = torch.randn(5, 2, generator=gen(2))
+    runs = [diffusion.sample(point, s, (5, 2), sampler=name, steps=12, x_start=x_T, t_start=999, progress=False,
+                             return_trajectory=True)[1].states for name in ("ddim", "dpm++2m")]
+    assert torch.allclose(runs[0], runs[1], atol=1e-5)
+
+
+def test_ddim_is_first_order_and_dpm_solver_2m_second_order_on_the_probability_flow_ode():
+    """Error at t = 0 against the exact flow: halves (DDIM, Euler in lambda) or quarters (2M) as the steps double.
+    Here every 2M step is second order (the sampler makes the one into t = 0 first order, see its comment)."""
+    s, mu, std = NoiseSchedule.cosine(), 0.5, 0.3
+    oracle = ShiftedGaussianOracle(s, mu, std)
+    x_T = torch.randn(500, 1, generator=gen(0), dtype=torch.float64)
+    exact = exact_flow(s, x_T, 0, mu, std)
+
+    def error(second_order: bool, steps: int) -> float:
+        x, earlier, ts = x_T, None, diffusion.sampling_timesteps(s, steps)
+        for t, t_prev in zip(ts, ts[1:]):
+            eps = oracle(x, torch.full((len(x),), t))
+            if second_order:
+                x0_hat = diffusion.predict_x0(s, x, t, eps)
+                x, earlier = diffusion.dpm_solver_step(s, x0_hat, t, t_prev, x, earlier), (x0_hat, t)
+            else:
+                x = diffusion.ddim_step(s, eps, t, t_prev, x)
+        return (x - exact).abs().mean().item()
+
+    for second_order, (low, high) in ((False, (1.8, 2.2)), (True, (3.5, 4.5))):
+        errors = [error(second_order, steps) for steps in (40, 80, 160)]
+        assert all(low < a / b < high for a, b in zip(errors, errors[1:])), (second_order, errors)
+
+
+def test_the_2m_sampler_at_20_steps_lands_closer_to_the_exact_flow_than_ddim_at_50():
+    s, mu, std = NoiseSchedule.cosine(), 0.5, 0.3
+    oracle = ShiftedGaussianOracle(s, mu, std)
+    x_T = torch.randn(2000, 1, generator=gen(0))
+    exact = exact_flow(s, x_T.double(), -1, mu, std)
+    error = lambda name, steps: (diffusion.sample(oracle, s, (2000, 1), sampler=name, steps=steps, x_start=x_T,
+                                                  t_start=999, progress=False).double() - exact).abs().mean().item()
+    assert error("dpm++2m", 20) < error("ddim", 50) / 1.3
+    assert error("dpm++2m", 10) < error("ddim", 10)
+
+
+def test_the_sde_solver_samples_the_gaussian_data_and_its_error_falls_with_the_steps():
+    s, mu, std = NoiseSchedule.cosine(), 0.5, 0.3
+    oracle = ShiftedGaussianOracle(s, mu, std)
+    draw = lambda steps: diffusion.sample(oracle, s, (100_000, 1), sampler="dpm++2m-sde", steps=steps,
+                                          generator=gen(0), progress=False)
+    x = draw(20)  # sampling error of the mean 0.001, of the std 0.0007
+    assert x.mean().item() == pytest.approx(mu, abs=0.005)
+    assert x.std().item() == pytest.approx(std, rel=0.03)
+    errors = [abs(draw(steps).std().item() - std) for steps in (10, 40, 160)]
+    assert errors[0] > errors[1] > errors[2], errors

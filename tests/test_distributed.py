@@ -114,6 +114,24 @@ def test_a_batch_that_cannot_be_shared_is_refused_with_the_choices():
         train._check_batch_split(TrainConfig(batch_size=32, micro_batches=1), world_size=2)
 
 
+@pytest.mark.parametrize("batch_size, micro_batches, processes, chosen", [
+    (256, 1, 2, 2),    # the recipe's one piece: two of 128, one per process
+    (256, 4, 2, 4),    # already shared equally: kept
+    (12, 5, 2, 6),     # 5 does not even divide 12: the next count above that both processes can share
+    (12, 4, 3, 6),     # 3 is nearer, but its pieces of 4 would be larger than the recipe's pieces of 3
+    (6, 1, 3, 3),
+])
+def test_the_micro_batches_under_n_processes_are_the_nearest_count_above_that_they_share(batch_size, micro_batches,
+                                                                                         processes, chosen):
+    picked = train.micro_batches_for(batch_size, micro_batches, processes)
+    assert picked == chosen and picked % processes == 0 and batch_size % picked == 0
+
+
+def test_processes_that_do_not_divide_the_batch_are_refused_with_counts_that_do():
+    with pytest.raises(ValueError, match=r"4 processes cannot share a global batch of 6 equally: .* among \[2, 3, 6\]"):
+        train.micro_batches_for(6, 1, 4)
+
+
 def _torchrun(tmp_path, *options):
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                "-m", "ddpm_from_scratch", "train", "--recipe", "moons", "--device", "cpu", "--quiet",
@@ -123,21 +141,24 @@ def _torchrun(tmp_path, *options):
 
 
 def test_torchrun_trains_a_recipe_on_two_processes_and_one_writes_the_card(tmp_path):
-    result = _torchrun(tmp_path, "--steps", "20", "--micro-batches", "2")
+    result = _torchrun(tmp_path, "--steps", "40")  # moons draws its batch of 256 in one piece: 2 processes take 2
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.count("exported EMA weights") == 1  # process 0 alone reports and writes
+    assert result.stdout.count("2 processes draw the global batch of 256 as 2 micro-batches of 128") == 1
     card = json.loads((tmp_path / "run" / "moons.json").read_text())
-    assert card["world_size"] == 2 and card["micro_batches"] == 2
-    assert card["global_batch_size"] == card["batch_size"]
-    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["world_size"] == 2
+    assert card["world_size"] == 2 and card["micro_batches"] == 2 and card["steps"] == 40
+    assert card["global_batch_size"] == card["batch_size"] == 256
+    checkpoint = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert checkpoint["world_size"] == 2 and checkpoint["train_config"]["micro_batches"] == 2
     assert not list((tmp_path / "run").glob("*.tmp*"))  # no partial file left
 
 
-def test_torchrun_with_a_batch_the_processes_cannot_share_says_what_to_pass(tmp_path):
-    result = _torchrun(tmp_path, "--steps", "5")  # the recipe draws its batch in one piece
+def test_torchrun_with_micro_batches_the_processes_cannot_share_says_what_to_pass(tmp_path):
+    result = _torchrun(tmp_path, "--steps", "5", "--micro-batches", "1")  # asked for: not changed, refused
     assert result.returncode != 0
-    assert "micro_batches must be a multiple of the number of processes" in result.stderr
-    assert "--micro-batches" in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert errors and "micro_batches must be a multiple of the number of processes" in errors[0], result.stderr
+    assert "--micro-batches" in errors[0] and "exitcode  : 2" in result.stderr  # the processes' status: 2
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
 
 
