@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from ddpm_from_scratch import diffusion, evaluation, pretrained
+from ddpm_from_scratch import diffusion, pipeline, pretrained
 
 
 def main() -> None:
@@ -74,17 +74,22 @@ def time_guidance(num_samples: int, steps: int = 50, repeats: int = 3) -> None:
 
 
 def time_layouts(num_samples: int, repeats: int = 2) -> None:
-    """DDIM-50 of the shipped digits model through ``evaluation.generate`` (batches of 250, as ``evaluate`` draws
-    them), with the model's weights channels-last (the default) and contiguous, alternating, same seed: the samples
-    must agree."""
+    """DDIM-50 of the shipped digits model in batches of 250, as ``evaluate`` draws them: through
+    ``pipeline.generate`` (the model's weights channels-last) and through ``diffusion.sample`` on the model as it is
+    (contiguous), alternating, same seed: the samples must agree."""
     digits = pretrained.load("digits")
     print(f"{os.cpu_count()} CPU cores, {torch.get_num_threads()} torch threads, {num_samples} samples, DDIM-50")
     timings, samples = {"channels_last": [], "contiguous": []}, {}
     for _ in range(repeats):
         for name in timings:
             start = time.perf_counter()
-            samples[name] = evaluation.generate(digits.model, digits.schedule, num_samples, steps=50,
-                                                channels_last=name == "channels_last")
+            if name == "channels_last":
+                samples[name] = pipeline.generate(digits.model, digits.schedule, num_samples, steps=50)
+            else:
+                generator = torch.Generator().manual_seed(0)
+                samples[name] = torch.cat([diffusion.sample(digits.model, digits.schedule, min(250, num_samples - i),
+                                                            sampler="ddim", steps=50, generator=generator,
+                                                            progress=False) for i in range(0, num_samples, 250)]).clamp(-1, 1)
             timings[name].append(time.perf_counter() - start)
     best = {name: min(ts) for name, ts in timings.items()}
     difference = (samples["channels_last"] - samples["contiguous"]).abs().max().item()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from . import pipeline, pretrained, train
+from . import diffusion, pipeline, pretrained, train
 from .budget import default_device, device_present
 from .checkpoints import CheckpointError, load_checkpoint, read_card, replace_atomically, write_card
 from .nn import VAE
@@ -108,15 +108,13 @@ def _checkpoint_for(args) -> Path:
 
 
 def _check_sampling(args, schedule) -> None:
-    """--sampler, --steps and --eta against the model's reverse process of T steps, before any work: DDPM visits all
-    T, DDIM and the solvers at most T; only DDIM takes an eta."""
-    sampler, T = args.sampler or "ddim", schedule.num_steps
-    if sampler == "ddpm" and args.steps not in (None, T):
-        raise UsageError(f"--sampler ddpm visits all {T} steps of the reverse process: drop --steps, or sample "
-                         f"{args.steps} steps with --sampler ddim or dpm++2m")
-    if args.steps is not None and args.steps > T:
-        raise UsageError(f"--steps {args.steps}: this model's reverse process has {T} steps (t = {T - 1} down to 0); "
-                         f"ask for at most {T}")
+    """--sampler, --steps and --eta against the model's reverse process, before any work, by the sampler's own rules
+    (``diffusion.sampler_timesteps``: DDPM visits all T steps, DDIM and the solvers at most T); only DDIM takes an eta."""
+    sampler = args.sampler or "ddim"
+    try:
+        diffusion.sampler_timesteps(schedule, sampler, args.steps)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     if getattr(args, "eta", None) is not None and sampler != "ddim":  # sample has no --eta
         raise UsageError(f"--eta is DDIM's noise per step; --sampler {sampler} does not take it: drop --eta"
                          + (" (dpm++2m-sde adds fresh noise at every step)" if sampler.startswith("dpm") else ""))
@@ -241,7 +239,7 @@ def _train(args, recipe, device, rank: int, world_size: int) -> None:
 
 
 def cmd_sample(args) -> None:
-    from . import diffusion, viz
+    from . import viz
 
     recipe = get_recipe(args.recipe)
     _image_out(args.out)
@@ -323,8 +321,9 @@ def cmd_evaluate(args) -> None:
         path = _checkpoint_for(args)
         loaded = pretrained.load_file(path, device)
         _check_fits(recipe, loaded.header, path)
-        if "steps" in accepted and loaded.schedule is not None:
-            _check_sampling(args, loaded.schedule)
+    schedule = recipe.schedule if loaded is None else loaded.schedule
+    if "steps" in accepted and schedule is not None:
+        _check_sampling(args, schedule)
     results = recipe.evaluate(loaded, **options)
     results["checkpoint"] = str(path) if path else recipe.description
     results["wall_time_s"] = round(time.perf_counter() - start, 1)
@@ -387,7 +386,7 @@ def cmd_generate(args) -> None:
     eta = route.eta if args.eta is None else args.eta
     images = route(prompts, guidance_scale=scale, steps=args.steps, seed=args.seed or 0,
                    progress=not args.quiet, sampler=args.sampler, eta=eta)  # None: the card's sampler
-    sampler = args.sampler or route.sampler
+    sampler, _ = route.sampling(args.sampler, args.steps)
     titles = [p or "(no text: unconditional)" for p in prompts]
     fig = viz.show_captioned(images, titles, ncols=args.num_images if len(rows) > 1 else min(len(prompts), 8))
     fig.savefig(args.out, dpi=150, bbox_inches="tight")

@@ -302,8 +302,8 @@ def sampler_timesteps(schedule: NoiseSchedule, sampler: str, steps: int | None =
     first = schedule.num_steps - 1 if first is None else first
     if sampler == "ddpm":
         if steps not in (None, schedule.num_steps):
-            raise ValueError(f"the DDPM sampler visits all {schedule.num_steps} steps; "
-                             "use sampler='ddim' or 'dpm++2m' to sample with fewer steps")
+            raise ValueError(f"the DDPM sampler visits all {schedule.num_steps} steps of the reverse process; "
+                             "sample fewer with the ddim sampler or a dpm++ solver")
         return list(range(first, -1, -1))
     if sampler not in STRIDED_SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")

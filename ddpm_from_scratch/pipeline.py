@@ -34,14 +34,43 @@ from .nn import channels_last_copy
 from .schedules import NoiseSchedule
 
 
+def generate(model, schedule, num_samples: int, sampler: str = "ddim", steps: int | None = None, seed: int = 0,
+             batch_size: int = 250, progress: bool = False, eta: float = 0.0, clip_x0: bool | None = None,
+             text: torch.Tensor | None = None, guidance_scale: float = 1.0) -> torch.Tensor:
+    """``num_samples`` samples of ``model`` (each of ``model.sample_shape``) in batches of ``batch_size``, on the CPU;
+    one ``seed`` fixes them all, whatever the batch size. ``text``: caption token ids, one row per sample, with
+    classifier-free ``guidance_scale`` (``text_to_image`` makes them from prompts). The sampler's settings are
+    ``diffusion.sample``'s: ``steps`` for DDIM and the solvers (default: the sampler's), DDIM's ``eta``, and
+    ``clip_x0`` (default: whenever the model has a data range; DDIM needs it with the cosine schedule, whose last
+    alpha_bar of ~2e-9 magnifies any error of the first noise prediction ~2e4-fold in x0_hat).
+
+    Images come back clamped to the model's data range ([-1, 1]); latents and points as they are. The model
+    samples in the channels-last layout, the convolutions' fastest (``nn.channels_last_copy``; the same samples
+    up to float rounding).
+    """
+    if text is not None and len(text) != num_samples:
+        raise ValueError(f"text has {len(text)} rows for {num_samples} samples: one caption per sample")
+    generator = torch.Generator().manual_seed(seed)
+    model = channels_last_copy(model)
+    batches = []
+    for start in range(0, num_samples, batch_size):
+        n = min(batch_size, num_samples - start)
+        batches.append(diffusion.sample(model, schedule, n, sampler=sampler, steps=None if sampler == "ddpm" else steps,
+                                        generator=generator, eta=eta, clip_x0=clip_x0, progress=progress,
+                                        text=None if text is None else text[start:start + n],
+                                        guidance_scale=guidance_scale).cpu())
+    samples = torch.cat(batches)
+    data_range = getattr(model, "data_range", None)
+    return samples.clamp(*data_range) if data_range is not None else samples
+
+
 def text_to_image(model, schedule, prompts, guidance_scale: float = 3.0, sampler: str = "ddim",
                   steps: int | None = 50, seed: int = 0, batch_size: int = 250,
                   progress: bool = False, eta: float = 0.0) -> torch.Tensor:
-    """One sample per prompt, (N, *model.sample_shape), on the CPU; one seed fixes them all.
+    """One sample per prompt, (N, *model.sample_shape), on the CPU (``generate`` with the prompts' tokens).
     ``eta``: DDIM's noise at each step (0: deterministic; 1: as much as DDPM adds, see ``diffusion.ddim_step``).
 
-    Images come back clamped to the model's data range ([-1, 1]); latents as they are. An empty
-    prompt ("") generates unconditionally (the empty caption the model was trained with);
+    An empty prompt ("") generates unconditionally (the empty caption the model was trained with);
     unknown words are named in a warning and read as ``<unk>``; over-long prompts are truncated
     with a warning (see ``nn.text.Tokenizer``).
     """
@@ -52,17 +81,8 @@ def text_to_image(model, schedule, prompts, guidance_scale: float = 3.0, sampler
         raise TypeError(f"{type(model).__name__} is not text-conditioned (no tokenizer): "
                         "load a text-to-image checkpoint such as pretrained.load('shapes')")
     tokens = model.tokenizer(prompts)  # warns here, once per prompt, about unknown words or truncation
-    generator = torch.Generator().manual_seed(seed)
-    model = channels_last_copy(model)  # the convolutions' fastest layout (same samples up to rounding)
-    samples = []
-    for start in range(0, len(prompts), batch_size):
-        text = tokens[start:start + batch_size]
-        samples.append(diffusion.sample(model, schedule, len(text), sampler=sampler,
-                                        steps=None if sampler == "ddpm" else steps, generator=generator,
-                                        progress=progress, text=text, guidance_scale=guidance_scale,
-                                        eta=eta).cpu())
-    samples = torch.cat(samples)
-    return samples.clamp(*model.data_range) if model.data_range is not None else samples
+    return generate(model, schedule, len(prompts), sampler, steps, seed, batch_size, progress, eta,
+                    text=tokens, guidance_scale=guidance_scale)
 
 
 def _to_model(x: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
@@ -195,10 +215,14 @@ class TextToImage:
         """What the generation model draws: a thumbnail, a latent, or (pixel route) the image itself. Each
         setting left None is the route's own."""
         scale = self.guidance_scale if guidance_scale is None else guidance_scale
-        if sampler is None:  # the route's own sampler, and its number of steps unless given
-            sampler, steps = self.sampler, self.steps if steps is None else steps
+        sampler, steps = self.sampling(sampler, steps)
         return text_to_image(self.generator, self.schedule, prompts, scale, sampler, steps, seed, progress=progress,
                              eta=self.eta if eta is None else eta)
+
+    def sampling(self, sampler: str | None = None, steps: int | None = None) -> tuple:
+        """(sampler, steps) a call samples with: ``sampler`` and ``steps`` as given, or when ``sampler`` is None the
+        route's own sampler, with its own number of steps unless ``steps`` is given (None: the sampler's default)."""
+        return (self.sampler, self.steps if steps is None else steps) if sampler is None else (sampler, steps)
 
     def decode(self, compressed: torch.Tensor, seed: int = 0, progress: bool = False) -> torch.Tensor:
         return compressed if self.decoder is None else self.decoder(compressed, seed=seed, progress=progress)

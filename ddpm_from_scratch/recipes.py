@@ -575,6 +575,7 @@ RECIPES = {
         name="shapes_cascade",
         description="pipeline, not trained: chapter 03's 16x16 shapes model, then the shapes_sr decoder to 32x32 "
                     "(chapter 04's thumbnail route)",
+        schedule=COSINE,  # its generator's, which --steps counts in
         evaluate=evaluation.report_cascade,
     ),
 }

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from ddpm_from_scratch import evaluation, pretrained, recipes
-from ddpm_from_scratch.data import scenes
+from ddpm_from_scratch.data import scenes, shapes
+from ddpm_from_scratch.pipeline import TextToImage
 from ddpm_from_scratch.schedules import NoiseSchedule
 
 
@@ -27,6 +28,8 @@ class RenderingRoute:
 
     def __init__(self, by_caption: dict, blank: bool = False):
         self.by_caption, self.blank = by_caption, blank
+
+    sampling = TextToImage.sampling  # which sampler and steps a call uses, as a route decides it
 
     def __call__(self, prompts, guidance_scale=None, steps=None, seed=0, progress=False, sampler=None, eta=None):
         images = torch.stack([self.by_caption[p] for p in prompts])
@@ -62,7 +65,7 @@ def test_64x64_images_are_judged_at_the_judge_s_32x32(judge, text_model):
         assert real[f"agreement_{split}"] >= 0.9, (split, real)
     images, _, truth = scenes.make_scenes(100, 64, seed=4321, heldout=True)
     assert evaluation.read_scenes(judge, images, truth)["objects_right"] >= 0.97
-    with pytest.raises(ValueError, match="48x48 cannot be read at 32x32: their side must be a multiple of 32"):
+    with pytest.raises(ValueError, match="cannot downscale 48x48 images to 32x32: the size must divide the image size"):
         evaluation.read_scenes(judge, torch.zeros(1, 3, 48, 48), truth[:1])
 
 
@@ -81,8 +84,8 @@ def test_hard_negatives_teach_the_text_encoder_relations_that_the_plain_loss_lea
     """200 scenes with relations: how often does an image's own caption score above the same caption with its
     relation turned round? The cards measure 0.48 (plain) and 0.98 (hard negatives) on 500."""
     hard = pretrained.load("scenes_text_hard", "cpu").model
-    plain = evaluation._rejects_contradictions(text_model, 200, ("relation", "three"), False, seed=2)
-    taught = evaluation._rejects_contradictions(hard, 200, ("relation", "three"), False, seed=2)
+    plain = evaluation.scenes._rejects_contradictions(text_model, 200, ("relation", "three"), False, seed=2)
+    taught = evaluation.scenes._rejects_contradictions(hard, 200, ("relation", "three"), False, seed=2)
     assert plain < 0.6 and taught > 0.9, (plain, taught)
     assert recipes.CAPSTONE_PARTS["scenes64_latent"][0] == "scenes_text_hard"
 
@@ -179,7 +182,7 @@ def test_the_shipped_generator_draws_the_prompted_colour_far_more_often_than_cha
     route = pipeline.load("scenes64", "cpu")
     _, captions, truth = scenes.make_scenes(12, 32, seed=5, heldout=False, kind="single")
     images = route(captions, steps=50, seed=0)
-    found = scenes.named_objects(judge.read(evaluation.at_size(images, 32)))
+    found = scenes.named_objects(judge.read(shapes.downscale(images, 32)))
     right = sum(any(o["colour"] == scene.objects[0].colour for o in objects) for scene, objects in zip(truth, found))
     assert right >= 6, right
 
@@ -216,8 +219,8 @@ def test_the_capstone_report_gives_the_retrieval_of_the_text_encoder_its_generat
         read_by["retrieval"] = model
         return {"retrieval_top1_heldout": 0.5, "retrieval_top1_seen": 0.5}
 
-    monkeypatch.setattr(evaluation, "evaluate_scenes", evaluate_scenes)
-    monkeypatch.setattr(evaluation, "evaluate_scenes_text", evaluate_scenes_text)
+    monkeypatch.setattr(evaluation.scenes, "evaluate_scenes", evaluate_scenes)
+    monkeypatch.setattr(evaluation.scenes, "evaluate_scenes_text", evaluate_scenes_text)
     evaluation.report_scenes(pretrained.load("scenes64_latent", "cpu"), num_samples=4)
 
     def same(model, name):

@@ -252,14 +252,15 @@ def test_generate_draws_the_capstone_by_default(tmp_path):
     (["train", "--recipe", "moons", "--steps", "ten"], "expected a whole number, got 'ten'"),
     # sampling settings outside the model's reverse process of T = 1000 steps, refused once the checkpoint is read
     (["sample", "--recipe", "digits", "--steps", "100000", "--out", "{tmp}/a.png"],
-     "--steps 100000: this model's reverse process has 1000 steps (t = 999 down to 0); ask for at most 1000"),
+     "ddim with 100000 steps: the reverse process has only 1000 steps (t = 999 down to 0); ask for at most 1000"),
     (["sample", "--recipe", "digits", "--sampler", "ddpm", "--steps", "10", "--out", "{tmp}/a.png"],
-     "--sampler ddpm visits all 1000 steps of the reverse process: drop --steps"),
+     "the DDPM sampler visits all 1000 steps of the reverse process; sample fewer with the ddim sampler"),
     (["evaluate", "--recipe", "digits", "--sampler", "dpm++2m", "--steps", "1001"], "ask for at most 1000"),
+    (["evaluate", "--recipe", "shapes_cascade", "--steps", "100000"], "ask for at most 1000"),  # a pipeline recipe
     (["evaluate", "--recipe", "digits", "--sampler", "dpm++2m", "--eta", "0.5"], "--sampler dpm++2m does not take it"),
     (["generate", "a red circle", "--pipeline", "pixel", "--steps", "5000", "--out", "{tmp}/a.png"],
      "ask for at most 1000"),
-    (["generate", "a red circle", "--sampler", "ddpm", "--steps", "50", "--out", "{tmp}/a.png"], "drop --steps"),
+    (["generate", "a red circle", "--sampler", "ddpm", "--steps", "50", "--out", "{tmp}/a.png"], "visits all 1000 steps"),
 ])
 def test_every_bad_input_is_one_line_and_status_2_before_any_work(argv, message, tmp_path, capsys):
     """Each mistake is named in the last line of stderr, exit status 2, no traceback, and no file written."""

@@ -407,3 +407,71 @@ def test_the_bound_does_its_float64_arithmetic_off_apples_gpu_which_has_none():
     assert likelihood.math_device(torch.device("mps")) == torch.device("cpu")
     assert likelihood.math_device(torch.device("cpu")) == torch.device("cpu")
     assert likelihood.math_device(torch.device("cuda", 0)) == torch.device("cuda", 0)
+
+
+# ------------------------------------------------------------------------------------
+# PSNR, prompt agreement, retrieval and the CLIP-score: each against figures worked out by hand
+# ------------------------------------------------------------------------------------
+def test_psnr_is_ten_log10_of_one_over_the_mse_on_the_0_to_1_scale():
+    references = torch.zeros(2, 1, 2, 2)
+    images = references.clone()
+    images[0, 0, 0, 1] = 0.8  # one pixel of eight off by 0.8 on [-1, 1]: 0.4 on [0, 1], MSE 0.16 / 8 = 0.02
+    assert metrics.psnr_db(images, references) == pytest.approx(10 * math.log10(1 / 0.02))
+    assert metrics.psnr_db(references + 0.2, references) == pytest.approx(20.0)  # 0.1 everywhere: MSE 0.01
+    assert metrics.psnr_db(references, references) == float("inf")
+    with pytest.raises(ValueError, match="differ in shape"):
+        metrics.psnr_db(images, references[:1])
+
+
+class _TableReader(torch.nn.Module):
+    """A stand-in judge: image i (all pixels equal to i) gets row i of a fixed table of logits."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = torch.nn.Parameter(torch.as_tensor(logits, dtype=torch.float32), requires_grad=False)
+
+    def forward(self, images):
+        return self.logits[images[:, 0, 0, 0].long()]
+
+
+def test_prompt_agreement_counts_images_with_every_attribute_right_and_each_attribute_alone():
+    schema = {"colour": ["red", "blue"], "shape": ["circle", "square", "star"]}
+    # the judge reads (red, star), (blue, circle), (blue, square), (red, circle): logits, one block per attribute
+    reads = [[0, 2], [1, 0], [1, 1], [0, 0]]
+    logits = [[5.0 * (c == 0), 5.0 * (c == 1)] + [5.0 * (s == k) for k in range(3)] for c, s in reads]
+    images = torch.arange(4.0).view(4, 1, 1, 1).expand(4, 3, 2, 2)
+    wanted = torch.tensor([[0, 2], [1, 1], [1, 1], [1, 0]])
+    result = metrics.prompt_agreement(_TableReader(logits), images, wanted, schema)
+    # rows 0 and 2 fully right; colour wrong in row 3 only, shape wrong in row 1 only
+    assert result["agreement"] == pytest.approx(0.5)
+    assert result["per_attribute"] == pytest.approx({"colour": 0.75, "shape": 0.75})
+
+
+class _FixedEncoders(torch.nn.Module):
+    """A stand-in contrastive model: image i and caption i get given unit vectors."""
+
+    def __init__(self, image_vectors, text_vectors):
+        super().__init__()
+        self.image_vectors = torch.nn.Parameter(torch.as_tensor(image_vectors, dtype=torch.float32), requires_grad=False)
+        self.text_vectors = torch.nn.Parameter(torch.as_tensor(text_vectors, dtype=torch.float32), requires_grad=False)
+
+    def encode_image(self, images):
+        return self.image_vectors[images[:, 0, 0, 0].long()]
+
+    def encode_text(self, text):
+        return self.text_vectors[text[:, -1]]  # the last token is the pair's number
+
+
+def test_retrieval_top1_and_clip_score_on_vectors_worked_out_by_hand():
+    images = torch.arange(3.0).view(3, 1, 1, 1).expand(3, 3, 2, 2)
+    image_vectors = [[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]
+    # caption 0 is image 0 itself (cos 1); caption 1 leans to image 0 (cos 0.8 with it, 0.6 with its own);
+    # caption 2 points away from its image (cos -0.6 with it, 0.8 with image 1)
+    text_vectors = [[1.0, 0.0], [0.8, 0.6], [0.6, 0.8]]
+    model = _FixedEncoders(image_vectors, text_vectors)
+    text = torch.tensor([[7, 0], [8, 1], [9, 2]])
+    assert metrics.retrieval_top1(model, images, text) == pytest.approx(1 / 3)  # only caption 0 finds its image
+    assert metrics.clip_score(model, images, text) == pytest.approx(100 * (1.0 + 0.6 + 0.0) / 3)  # -0.6 counts as 0
+    # an image whose caption has the same words as the query's counts as found: captions 0 and 1 both find image 0
+    same_words = torch.tensor([[7, 0], [7, 0], [9, 2]])
+    assert metrics.retrieval_top1(model, images, same_words) == pytest.approx(2 / 3)

@@ -24,8 +24,7 @@ import sys
 import torch
 
 from ..schedules import NoiseSchedule
-from . import call_reader_function
-from .ch02 import _betas_only
+from . import betas_only, call_reader_function
 
 
 # ------------------------------------------------------------------------------------
@@ -149,7 +148,7 @@ def check_denoise_step(fn, schedule: NoiseSchedule | None = None) -> bool:
         x_t, eps, z = (torch.randn(shape, generator=generator) for _ in range(3))
         inputs = (x_t.clone(), eps.clone(), z.clone())
         where = f"at t = {t} (T = {sched.num_steps}, x_t of shape {tuple(shape)})"
-        watched = _betas_only(sched)  # notes whether its precomputed alpha_bars are read
+        watched = betas_only(sched)  # notes whether its precomputed alpha_bars are read
         try:
             out, delegated = _call_watching(fn, (watched, eps, t, x_t, z), steps_of_the_package)
         except Exception as error:  # the reader's code: report, never raise

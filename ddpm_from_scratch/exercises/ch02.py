@@ -20,7 +20,7 @@ import math
 import torch
 
 from ..schedules import NoiseSchedule
-from . import call_reader_function
+from . import betas_only, call_reader_function
 
 # A test is failed only when a statistic is this many standard errors from its expected
 # value: for a right answer that happens far less than once in a million runs.
@@ -51,29 +51,6 @@ def _expected_xt(schedule, x0, t, noise) -> torch.Tensor:
 # ------------------------------------------------------------------------------------
 # Exercise 1: the forward process, one shot
 # ------------------------------------------------------------------------------------
-class _BetasOnlySchedule(NoiseSchedule):
-    """A NoiseSchedule that notes whether its precomputed ``alpha_bars`` were read (``alpha_bars_read``).
-
-    Everything derived from alpha_bar (``alpha_bars_prev``, the posterior coefficients,
-    ``signal_to_noise``, ``diffusion.add_noise``) reads ``alpha_bars``, so this tells whether a
-    function computed alpha_bar_t from ``betas`` itself.
-    """
-
-    def __post_init__(self):
-        super().__post_init__()
-        object.__setattr__(self, "alpha_bars_read", False)
-
-    @property
-    def alpha_bars(self) -> torch.Tensor:
-        object.__setattr__(self, "alpha_bars_read", True)
-        return super().alpha_bars
-
-
-def _betas_only(schedule: NoiseSchedule) -> _BetasOnlySchedule:
-    """The same schedule (same betas, kind and parameters), watching its ``alpha_bars``."""
-    return _BetasOnlySchedule(schedule.betas.clone(), kind=schedule.kind, params=dict(schedule.params))
-
-
 _USED_ALPHA_BARS = ("Not yet: your function reads schedule.alpha_bars (directly or through diffusion.add_noise); "
                     "this exercise asks you to compute alpha_bar_t yourself from schedule.betas, the product "
                     "(1 - beta_0)(1 - beta_1)...(1 - beta_t), e.g. with torch.cumprod.")
@@ -81,7 +58,7 @@ _USED_ALPHA_BARS = ("Not yet: your function reads schedule.alpha_bars (directly 
 
 def _call_on_betas(fn, sched: NoiseSchedule, args: tuple, where: str):
     """``fn(watched schedule, *args)``: ``(result, message)``, the message also when alpha_bars were read."""
-    watched = _betas_only(sched)
+    watched = betas_only(sched)
     out, message = call_reader_function(fn, (watched, *args), where)
     if message is None and watched.alpha_bars_read:
         message = _USED_ALPHA_BARS

@@ -2,6 +2,7 @@
 
 from .alignment import clip_score, prompt_agreement, read_attributes, retrieval_top1
 
+from .reconstruction import psnr_db
 from .recognisable import class_entropy_bits, recognisable_fraction
 from .fid import (embed_images, fid, fid_and_floor, fid_infinity, fid_from_features, frechet_distance, gaussian_statistics, kid,
                   real_data_floor)

@@ -1,0 +1,42 @@
+"""The capstone's modules trained on a reader's captioned folder (``train --data``), measured on the folder's own
+pictures: a folder has no held-out part, so these are figures on training pairs."""
+
+import torch
+
+from ..metrics import psnr_db
+from .common import reconstruct
+from .scenes import pair_alignment
+
+
+def _from_folder(folder_data: dict, num: int, seed: int) -> tuple:
+    """Up to ``num`` of the folder's images and their captions, picked at random from ``seed``."""
+    index = torch.randperm(len(folder_data["captions"]), generator=torch.Generator().manual_seed(seed))[:num]
+    return folder_data["images"][index], [folder_data["captions"][i] for i in index.tolist()]
+
+
+def folder_text_report(folder_data: dict):
+    """``evaluate`` for a text encoder trained on a folder: retrieval and CLIP-score as ``evaluate_scenes_text``
+    measures them, on the folder's own pairs. A folder has no held-out part, so these are figures on training
+    pairs: they say what the two encoders learned, not how they carry over to new pictures."""
+    def report(loaded, num_samples: int = 500, seed: int = 1) -> dict:
+        images, captions = _from_folder(folder_data, num_samples, seed)
+        figures = pair_alignment(loaded.model, images, loaded.model.tokenizer(captions))
+        figures["retrieval_top1_training_pairs"] = figures.pop("retrieval_top1")
+        return figures | {"pairs": len(captions), "chance_top1": round(1 / len(captions), 4), "seed": seed}
+
+    return report
+
+
+def folder_autoencoder_report(folder_data: dict):
+    """``evaluate`` for an autoencoder trained on a folder: PSNR of its reconstructions of the folder's images (the
+    training images; a folder has no held-out part) and its latents' spread."""
+    def report(loaded, num_samples: int = 1000, seed: int = 1) -> dict:
+        images, _ = _from_folder(folder_data, num_samples, seed)
+        reconstructions, latents = reconstruct(loaded.model, images, seed)
+        scale_factor = loaded.header.get("scale_factor")
+        return {"psnr_db_training_images": round(psnr_db(reconstructions, images), 2),
+                "latent_std": round(latents.std().item(), 4),
+                "scale_factor": round(scale_factor, 4) if scale_factor else None,
+                "latent_shape": list(loaded.model.latent_shape), "num_images": len(images), "seed": seed}
+
+    return report

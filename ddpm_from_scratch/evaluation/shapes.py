@@ -1,0 +1,252 @@
+"""The captioned shapes' models measured (chapters 03 and 04): prompt agreement of a text-to-image model or route as
+the attribute judge reads it, FID of a route's images, the autoencoder's and the super-resolution decoder's
+reconstructions, and the judges themselves. The ``report_*`` functions are the recipes' evaluators."""
+
+import random
+import time
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from .. import diffusion
+from ..data import shapes
+from ..metrics import embed_images, fid_from_features, prompt_agreement, psnr_db, read_attributes
+from ..nn import TextConditionedUNet
+from ..pipeline import SuperResolution, Upsample, text_to_image
+from ..schedules import NoiseSchedule
+from .common import load_judge, reconstruct
+
+
+def evaluate_shapes(model, schedule, classifier=None, num_samples: int = 500, guidance_scale: float = 3.0,
+                    compare_scales=(1.0,), sampler: str = "ddim", steps: int | None = 50, seed: int = 0,
+                    progress: bool = False) -> dict:
+    """Prompt agreement of a text-to-image model on the captioned scenes (chapter 03).
+
+    ``num_samples`` prompts of *seen* attribute combinations and as many of the *held-out*
+    ones (never in training), each phrased at random; one image per prompt; the attribute
+    classifier (default: the shipped ``shapes_classifier``) reads the attributes back.
+    Reports the agreement at ``guidance_scale`` and at each of ``compare_scales``, and the
+    classifier's own accuracy on as many real scenes.
+    """
+    classifier = load_judge("shapes_classifier", classifier)
+    generator, rng = torch.Generator().manual_seed(seed), random.Random(seed)
+    prompts = {}
+    for split, heldout in (("seen", False), ("heldout", True)):
+        attributes = shapes.random_scenes(num_samples, generator, heldout=heldout)
+        prompts[split] = (attributes, [shapes.caption(a, rng) for a in attributes])
+    results = {}
+    for scale in dict.fromkeys([guidance_scale, *compare_scales]):  # the main scale first, no repeats
+        start = time.perf_counter()
+        for split, (attributes, captions) in prompts.items():
+            images = text_to_image(model, schedule, captions, scale, sampler, steps, seed, progress=progress)
+            agreement = prompt_agreement(classifier, images, shapes.attribute_labels(attributes), shapes.ATTRIBUTES)
+            suffix = "" if scale == guidance_scale else f"_at_guidance_{scale:g}"
+            results[f"attribute_accuracy_{split}{suffix}"] = round(agreement["agreement"], 4)
+            results[f"per_attribute_{split}{suffix}"] = {k: round(v, 4) for k, v in agreement["per_attribute"].items()}
+        results[f"sampling_time_s{'' if scale == guidance_scale else f'_at_guidance_{scale:g}'}"] = round(
+            time.perf_counter() - start, 1)
+    real = {}
+    for split, heldout in (("seen", False), ("heldout", True)):
+        images, _, attributes = shapes.make_scenes(num_samples, model.sample_shape[-1], seed=seed + 1, heldout=heldout)
+        real[split] = prompt_agreement(classifier, images, shapes.attribute_labels(attributes), shapes.ATTRIBUTES)
+    return results | {
+        "guidance_scale": guidance_scale,
+        "classifier_accuracy_real_seen": round(real["seen"]["agreement"], 4),
+        "classifier_accuracy_real_heldout": round(real["heldout"]["agreement"], 4),
+        "num_samples": num_samples,
+        "sampler": sampler,
+        "sampling_steps": len(diffusion.sampler_timesteps(schedule, sampler, steps)),
+        "seed": seed,
+        "heldout_pairs": [" ".join(pair) for pair in shapes.HELDOUT_PAIRS],
+    }
+
+
+def evaluate_shapes_classifier(classifier, num_scenes: int = 2000, seed: int = 1) -> dict:
+    """The judge judged: how often it reads all four attributes of fresh real scenes right."""
+    results = {}
+    for split, heldout in (("seen", False), ("heldout", True)):
+        images, _, attributes = shapes.make_scenes(num_scenes, classifier.config.image_size, seed=seed, heldout=heldout)
+        # real scenes: the judge's own accuracy
+        accuracy = prompt_agreement(classifier, images, shapes.attribute_labels(attributes), shapes.ATTRIBUTES)
+        results[f"accuracy_{split}"] = round(accuracy["agreement"], 4)
+        results[f"per_attribute_{split}"] = {k: round(v, 4) for k, v in accuracy["per_attribute"].items()}
+    return results | {"scenes_per_split": num_scenes, "seed": seed}
+
+
+def report_shapes(loaded, num_samples: int = 500, guidance_scale: float | None = None, sampler: str = "ddim",
+                  steps: int = 50, seed: int = 0, progress: bool = False) -> dict:
+    """Prompt agreement at the card's guidance scale (or ``guidance_scale``), and at 1 for comparison."""
+    scale = guidance_scale if guidance_scale is not None else loaded.card.get("guidance_scale", 3.0)
+    return evaluate_shapes(loaded.model, loaded.schedule, num_samples=num_samples, guidance_scale=scale,
+                           compare_scales=(1.0,), sampler=sampler, steps=steps, seed=seed, progress=progress)
+
+
+def report_shapes_classifier(loaded, seed: int = 1) -> dict:
+    return evaluate_shapes_classifier(loaded.model, seed=seed)
+
+
+def evaluate_autoencoder(autoencoder, scale_factor: float, judge=None, num_images: int = 1000, seed: int = 0) -> dict:
+    """Reconstructions of fresh 32x32 scenes (never in training: scenes are drawn anew from ``seed``).
+
+    - ``psnr_db``: PSNR of the reconstructions (z = the posterior mean), pixels on [0, 1];
+    - ``reconstruction_fid``: FID between the reconstructions of set A and the real set B, on the
+      32x32 judge's embeddings, next to ``fid_real_floor`` = FID(A, B) of the real sets; A and B
+      render the same scenes with different jitter, so the floor is what jitter alone costs;
+    - ``latent_std``: the standard deviation of z ~ q(z | x) before scaling, and the checkpoint's
+      ``scale_factor`` (1 / the same on the training scenes), with ``scaled_latent_std`` = f * std here.
+    """
+    judge = load_judge("shapes32_classifier", judge)
+    size = autoencoder.config.image_size
+    # two renderings of the same scenes (positions jittered differently): what is left between them is the floor
+    scenes = shapes.random_scenes(num_images, torch.Generator().manual_seed(seed), heldout=None)
+    set_a = shapes.render(scenes, size, torch.Generator().manual_seed(seed + 100))
+    set_b = shapes.render(scenes, size, torch.Generator().manual_seed(seed + 200))
+    reconstructions, latents = reconstruct(autoencoder, set_a, seed)
+    features_b = embed_images(judge, set_b)
+    return {
+        "psnr_db": round(psnr_db(reconstructions, set_a), 2),
+        "reconstruction_fid": round(fid_from_features(embed_images(judge, reconstructions), features_b), 4),
+        "fid_real_floor": round(fid_from_features(embed_images(judge, set_a), features_b), 4),
+        "latent_std": round(latents.std().item(), 4),
+        "scale_factor": round(scale_factor, 4) if scale_factor else None,
+        "scaled_latent_std": round(latents.std().item() * scale_factor, 4) if scale_factor else None,
+        "latent_shape": list(autoencoder.latent_shape),
+        "num_images": num_images,
+        "seed": seed,
+    }
+
+
+def evaluate_route(route, judge=None, thumbnail_judge=None, num_samples: int = 500, guidance_scale: float | None = None,
+                   steps: int = 50, seed: int = 0, progress: bool = False, sampler: str | None = None) -> dict:
+    """A text-to-image route (``pipeline.TextToImage``) end to end at 32x32.
+
+    ``num_samples`` prompts of seen and as many of held-out combinations, one image each;
+    the 32x32 judge reads the attributes back (``attribute_accuracy_*``, as in ``evaluate_shapes``).
+    FID on the judge's embeddings: all generated images against real scenes of the same
+    attributes rendered from another seed, with ``fid_real_floor`` the FID of two such real
+    renderings (same sizes). With a ``thumbnail_judge`` (16x16) and a route whose generator draws
+    thumbnails, ``thumbnail_agreement`` is the fraction of images whose four attributes, read from
+    the final image, are those read from its thumbnail. ``sampler`` (with ``steps``) draws the generator's part:
+    the route's own when None.
+    """
+    judge = load_judge("shapes32_classifier", judge)
+    size = judge.config.image_size
+    generator, rng = torch.Generator().manual_seed(seed), random.Random(seed)
+    sampler, steps = route.sampling(sampler, steps)
+    results, generated, wanted = {}, [], []
+    start = time.perf_counter()
+    for split, heldout in (("seen", False), ("heldout", True)):
+        attributes = shapes.random_scenes(num_samples, generator, heldout=heldout)
+        captions = [shapes.caption(a, rng) for a in attributes]
+        compressed = route.compressed(captions, guidance_scale, steps, seed, progress, sampler)
+        images = route.decode(compressed, seed, progress)
+        if images.shape[-1] != size:
+            raise ValueError(f"the route draws {images.shape[-1]}x{images.shape[-1]} images; the judge reads {size}x{size}")
+        agreement = prompt_agreement(judge, images, shapes.attribute_labels(attributes), shapes.ATTRIBUTES)
+        results[f"attribute_accuracy_{split}"] = round(agreement["agreement"], 4)
+        results[f"per_attribute_{split}"] = {k: round(v, 4) for k, v in agreement["per_attribute"].items()}
+        if thumbnail_judge is not None and route.decoder is not None and compressed.shape[1] == 3:
+            same = (read_attributes(thumbnail_judge, compressed, shapes.ATTRIBUTES)
+                    == read_attributes(judge, images, shapes.ATTRIBUTES)).all(dim=1)
+            results[f"thumbnail_agreement_{split}"] = round(same.float().mean().item(), 4)
+        generated.append(images)
+        wanted += attributes
+    sampling_time = time.perf_counter() - start
+    real_a = shapes.render(wanted, size, torch.Generator().manual_seed(seed + 100))
+    real_b = shapes.render(wanted, size, torch.Generator().manual_seed(seed + 200))
+    features_b = embed_images(judge, real_b)
+    if "thumbnail_agreement_seen" in results:
+        results["thumbnail_agreement"] = round((results["thumbnail_agreement_seen"]
+                                                + results["thumbnail_agreement_heldout"]) / 2, 4)
+    return results | {
+        "fid": round(fid_from_features(embed_images(judge, torch.cat(generated)), features_b), 4),
+        "fid_real_floor": round(fid_from_features(embed_images(judge, real_a), features_b), 4),
+        "fid_num_images": len(wanted),
+        "guidance_scale": route.guidance_scale if guidance_scale is None else guidance_scale,
+        "num_samples": num_samples,
+        "sampler": sampler,
+        "sampling_steps": steps,
+        "seed": seed,
+        "sampling_time_s": round(sampling_time, 1),
+    }
+
+
+def time_latent_against_pixel_space(latent_model, batch_size: int = 64, num_images: int = 16, steps: int = 50,
+                                    repeats: int = 5) -> dict:
+    """Training-step and DDIM sampling time of ``latent_model`` against a pixel-space text U-Net of the same
+    widths drawing the 32x32 image directly, measured side by side here (same batch, same thread count)."""
+
+
+    schedule = NoiseSchedule.cosine()
+    pixel_model = TextConditionedUNet(replace(latent_model.config, image_channels=3, image_size=32,
+                                              data_range=(-1.0, 1.0)))  # the same text encoder, trained or frozen alike
+    models = {"latent": latent_model, "pixel": pixel_model}
+    text = latent_model.tokenizer(["a small red circle in the top left"] * batch_size)
+    timings = {}
+    for name, model in models.items():
+        model = model.cpu().train()
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+        batch = {"x0": torch.randn(batch_size, *model.sample_shape), "text": text}
+        step_times = []
+        for _ in range(repeats + 1):  # the first is a warm-up
+            begin = time.perf_counter()
+            loss = diffusion.denoising_loss(model, schedule, batch, torch.Generator().manual_seed(0))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            step_times.append(time.perf_counter() - begin)
+        begin = time.perf_counter()
+        diffusion.sample(model.eval(), schedule, num_images, sampler="ddim", steps=steps, progress=False,
+                         text=text[:num_images], guidance_scale=3.0, generator=torch.Generator().manual_seed(0))
+        timings[name] = {"train_step_s": float(np.median(step_times[1:])), "sampling_s": time.perf_counter() - begin}
+    latent_model.eval()
+    return {
+        "train_step_s_latent": round(timings["latent"]["train_step_s"], 4),
+        "train_step_s_pixel_32": round(timings["pixel"]["train_step_s"], 4),
+        "train_step_speedup": round(timings["pixel"]["train_step_s"] / timings["latent"]["train_step_s"], 2),
+        f"sampling_s_latent_ddim{steps}_{num_images}_images": round(timings["latent"]["sampling_s"], 2),
+        f"sampling_s_pixel_32_ddim{steps}_{num_images}_images": round(timings["pixel"]["sampling_s"], 2),
+        "sampling_speedup": round(timings["pixel"]["sampling_s"] / timings["latent"]["sampling_s"], 2),
+        "timing_threads": torch.get_num_threads(),
+        "timing_batch_size": batch_size,
+    }
+
+
+def report_autoencoder(loaded, num_samples: int = 1000, seed: int = 0) -> dict:
+    return evaluate_autoencoder(loaded.model, loaded.header.get("scale_factor"), num_images=num_samples, seed=seed)
+
+
+def report_latent_route(loaded, num_samples: int = 500, guidance_scale: float | None = None, steps: int = 50,
+                        seed: int = 0, progress: bool = False, sampler: str | None = None) -> dict:
+    """The latent route end to end (``shapes_latent`` + the autoencoder it requires), and its cost."""
+    from .. import pipeline, pretrained
+
+    route = pipeline.latent_route(loaded, pretrained.load("shapes_autoencoder", next(loaded.model.parameters()).device))
+    results = evaluate_route(route, None, None, num_samples, guidance_scale, steps, seed, progress, sampler)
+    return results | time_latent_against_pixel_space(loaded.model)
+
+
+def report_cascade(loaded, num_samples: int = 500, guidance_scale: float | None = None, steps: int = 50,
+                   seed: int = 0, progress: bool = False, sampler: str | None = None) -> dict:
+    """The thumbnail route end to end: chapter 03's 16x16 model, then ``shapes_sr``."""
+    from .. import pipeline, pretrained
+
+    route = pipeline.load("cascade")  # a pipeline recipe: its parts are the shipped checkpoints
+    thumbnail_judge = pretrained.load("shapes_classifier").model
+    results = evaluate_route(route, None, thumbnail_judge, num_samples, guidance_scale, steps, seed, progress, sampler)
+    return results | {"augmentation_level": route.decoder.augmentation_level}
+
+
+def report_super_resolution(loaded, num_samples: int = 500, seed: int = 0, progress: bool = False) -> dict:
+    """The SR decoder on real thumbnails of fresh scenes: PSNR against the real 32x32 scene, with bicubic
+    upsampling as the baseline, at its card's augmentation level and at level 0."""
+    images = shapes.make_scenes(num_samples, loaded.model.sample_shape[-1], seed=seed + 300, heldout=None)[0]
+    thumbnails = shapes.downscale(images, images.shape[-1] // 2)
+    level = SuperResolution.SAMPLING_LEVEL
+    results = {"psnr_db_bicubic": round(psnr_db(Upsample("bicubic")(thumbnails), images), 2),
+               "psnr_db_bilinear": round(psnr_db(Upsample("bilinear")(thumbnails), images), 2)}
+    for name, lvl in (("", level), ("_at_level_0", 0)):
+        decoder = SuperResolution(loaded.model, loaded.schedule, augmentation_level=lvl)
+        results[f"psnr_db{name}"] = round(psnr_db(decoder(thumbnails, seed=seed, progress=progress), images), 2)
+    return results | {"augmentation_level": level, "num_images": num_samples, "seed": seed}
