@@ -77,19 +77,25 @@ def describe(model: nn.Module, schedule: NoiseSchedule | None = None, scale_fact
     }
 
 
-def requirement(name: str, payload: dict) -> dict:
-    """An entry of ``requires``: the checkpoint ``name`` with the fingerprint of the weights in ``payload``."""
-    return {"name": name, "fingerprint": payload["fingerprint"]}
+ROLES = ("text encoder", "autoencoder")  # what a model's required checkpoints are to it
+
+
+def requirement(name: str, payload: dict, role: str | None = None) -> dict:
+    """An entry of ``requires``: the checkpoint ``name`` with the fingerprint of the weights in ``payload``, and the
+    ``role`` it plays for the model (one of ``ROLES``)."""
+    if role is not None and role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; a required checkpoint is a {' or an '.join(ROLES)}")
+    return {"name": name, "fingerprint": payload["fingerprint"]} | ({"role": role} if role else {})
 
 
 def required(header: dict, role: str) -> str | None:
-    """The name of the checkpoint that a model's header ``requires`` for ``role``: its "autoencoder" (a recipe
-    named ``*_autoencoder``) or its "text encoder" (the other one: ``scenes_text``, ``scenes_text_hard``, or
-    ``shapes``, whose encoder chapter 04's latent generator copies); None when it requires none."""
-    if role not in ("autoencoder", "text encoder"):
+    """The name of the checkpoint that a model's header ``requires`` for ``role`` (one of ``ROLES``); None when it
+    requires none. An entry names its role; in files written before entries did (the shipped generators), an
+    autoencoder's name ends in ``_autoencoder`` and the other entry is the text encoder."""
+    if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; a model requires an 'autoencoder' or a 'text encoder'")
     names = [r["name"] for r in header.get("requires", [])
-             if r["name"].endswith("_autoencoder") == (role == "autoencoder")]
+             if r.get("role", "autoencoder" if r["name"].endswith("_autoencoder") else "text encoder") == role]
     return names[0] if names else None
 
 

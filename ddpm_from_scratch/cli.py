@@ -8,7 +8,6 @@
 """
 
 import argparse
-import inspect
 import json
 import math
 import os
@@ -24,7 +23,7 @@ from . import diffusion, pipeline, pretrained, train
 from .budget import default_device, device_present
 from .checkpoints import CheckpointError, load_checkpoint, read_card, replace_atomically, write_card
 from .nn import VAE
-from .recipes import CAPSTONE_PARTS, RECIPES, folder_run, get_recipe, make_trainer, on_folder, steps_in_all
+from .recipes import FOLDER_RECIPES, RECIPES, ROUTES, folder_run, get_recipe, make_trainer, on_folder, steps_in_all
 from .train import RunLockedError
 
 
@@ -271,7 +270,7 @@ def _check_fits(recipe, header: dict, path) -> None:
     wanted = next(name for name, (_, config) in MODELS.items() if isinstance(recipe.model_config, config))
     if header["model_class"] != wanted:
         held = MODELS[header["model_class"]][1]  # loading the file has built it: the class is known
-        fitting = [name for name, r in RECIPES.items() if r.evaluate and isinstance(r.model_config, held)]
+        fitting = [name for name, r in RECIPES.items() if r.evaluator and isinstance(r.model_config, held)]
         hint = f", or evaluate it with --recipe {' or --recipe '.join(fitting)}" if fitting else ""
         raise UsageError(f"{path} holds a {header['model_class']}, but evaluate --recipe {recipe.name} measures a "
                          f"{wanted}: pass a checkpoint of that recipe{hint}")
@@ -285,14 +284,14 @@ def _check_fits(recipe, header: dict, path) -> None:
                          "folder (train --data)? Measure it on that folder with evaluate --data FOLDER")
 
 
-# evaluate's options, as the recipes' evaluators name them (None: not given on the command line)
+# evaluate's options, as the evaluators name them (None: not given on the command line)
 EVALUATE_OPTIONS = ("num_samples", "sampler", "steps", "eta", "seed", "guidance_scale", "bpd_images", "bpd_steps")
 
 
 def cmd_evaluate(args) -> None:
     recipe = get_recipe(args.recipe)
     if args.data is not None:  # a module trained on a captioned folder, measured on the folder's images
-        if recipe.name in CAPSTONE_PARTS:
+        if recipe.name in FOLDER_RECIPES and "autoencoder" in recipe.parts:  # the capstone's generator
             raise UsageError(f"a {recipe.name} generator trained on a folder has no judge to read its pictures: "
                              "evaluate measures its modules (scenes_text, scenes_autoencoder) with --data, and "
                              "generate draws from it")
@@ -303,10 +302,10 @@ def cmd_evaluate(args) -> None:
             recipe = on_folder(recipe, args.data, image_size=trained_at)
         except ValueError as error:
             raise UsageError(str(error)) from None
-    if recipe.evaluate is None:
-        known = ", ".join(name for name, r in RECIPES.items() if r.evaluate is not None)
+    if recipe.evaluator is None:
+        known = ", ".join(name for name, r in RECIPES.items() if r.evaluator is not None)
         raise UsageError(f"recipe {recipe.name!r} has no evaluator; evaluate knows: {known}")
-    accepted = inspect.signature(recipe.evaluate).parameters
+    accepted = recipe.evaluation_options()
     options = {name: getattr(args, name) for name in EVALUATE_OPTIONS if getattr(args, name) is not None}
     unused = [f"--{name.replace('_', '-')}" for name in options if name not in accepted]
     if unused:
@@ -324,7 +323,7 @@ def cmd_evaluate(args) -> None:
     schedule = recipe.schedule if loaded is None else loaded.schedule
     if "steps" in accepted and schedule is not None:
         _check_sampling(args, schedule)
-    results = recipe.evaluate(loaded, **options)
+    results = recipe.evaluate(loaded, device, **options)
     results["checkpoint"] = str(path) if path else recipe.description
     results["wall_time_s"] = round(time.perf_counter() - start, 1)
     if args.write_card:
@@ -355,27 +354,25 @@ def cmd_generate(args) -> None:
         draws_latents = generator.header.get("scale_factor") is not None
         # the checkpoint says what it draws, unless --pipeline does: a latent to decode, or the image itself
         route_name = args.pipeline or ("latent" if draws_latents else "pixel")
-        if draws_latents and route_name not in pipeline.LATENT_ROUTES:
-            raise UsageError(f"{args.checkpoint} draws latents: use --pipeline scenes64 or latent, which decode them "
-                             "(each with the autoencoder the checkpoint names)")
-        if not draws_latents and route_name in pipeline.LATENT_ROUTES:
-            raise UsageError(f"{args.checkpoint} draws images, not latents: use --pipeline pixel or cascade")
+        decodes_latents = [name for name, recipe in ROUTES.items() if "autoencoder" in RECIPES[recipe].parts]
+        if draws_latents and route_name not in decodes_latents:
+            raise UsageError(f"{args.checkpoint} draws latents: use --pipeline {' or '.join(decodes_latents)}, which "
+                             "decode them (each with the autoencoder the checkpoint names)")
+        if not draws_latents and route_name in decodes_latents:
+            raise UsageError(f"{args.checkpoint} draws images, not latents: use --pipeline "
+                             f"{' or '.join(name for name in ROUTES if name not in decodes_latents)}")
         if draws_latents and args.autoencoder:  # the reader's own, e.g. trained on a captioned folder
             route = pipeline.latent_route(generator, pretrained.load_file(Path(args.autoencoder), device))
-        elif draws_latents:  # the decoder is the shipped autoencoder the generator names in its requirements
+        else:  # the route's decoder: for latents the shipped autoencoder the generator names in its requirements
             try:
-                route = pipeline.with_its_autoencoder(generator, device)
+                route = get_recipe(ROUTES[route_name]).route(generator, device)
             except CheckpointError as error:
                 raise UsageError(f"{error} (a generator trained on your own folder: pass its autoencoder's file "
                                  "with --autoencoder)") from None
-        elif route_name == "cascade":
-            route = pipeline.cascade_route(generator, pretrained.load("shapes_sr", device))
-        else:
-            route = pipeline.route_from_card(generator)
     else:
-        route_name = args.pipeline or pipeline.ROUTES[0]
+        route_name = args.pipeline or next(iter(ROUTES))
         try:
-            route = pipeline.load(route_name, device)
+            route = get_recipe(ROUTES[route_name]).route(device=device)
         except FileNotFoundError as error:
             raise UsageError(f"the {route_name} pipeline needs a checkpoint that is not shipped yet: {error}") from None
     _check_prompts(route.generator.tokenizer, args.prompts)
@@ -529,7 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guidance-scale", type=_finite, default=None, help="classifier-free guidance (default: the card's)")
     p.add_argument("--eta", type=_fraction, default=None,
                    help="DDIM noise per step, 0 (deterministic) to 1 (as noisy as DDPM); default: the card's, else 0")
-    p.add_argument("--pipeline", choices=pipeline.ROUTES, default=None,
+    p.add_argument("--pipeline", choices=list(ROUTES), default=None,
                    help="default: scenes64, or with --checkpoint what the checkpoint draws. "
                         "scenes64: chapter 07's capstone (64x64 scenes of 1-3 objects with relations and counts, "
                         "trained on a GPU, then on a CPU); "

@@ -20,8 +20,8 @@ routes of chapter 04 are one class with three decoders:
   separately: a contrastive text encoder (frozen), the scenes autoencoder (8x8x8 latents) and a
   cross-attention generator, on scenes of one to three objects with relations and counts.
 
-``load(route)`` builds a route from the shipped checkpoints; each stage can be swapped for
-another object with the same call (for example ``Upsample("bicubic")`` as the cascade's decoder).
+``recipes.route(name)`` builds one of the book's routes from the shipped checkpoints; each stage can be
+swapped for another object with the same call (for example ``Upsample("bicubic")`` as the cascade's decoder).
 """
 
 from dataclasses import dataclass
@@ -234,12 +234,6 @@ class TextToImage:
         return self.decode(compressed, seed, progress)
 
 
-ROUTES = ("scenes64", "pixel", "cascade", "latent")  # the first is generate's default
-# The routes that decode a latent: (generator, autoencoder) of the shipped checkpoints
-LATENT_ROUTES = {"scenes64": ("scenes64_latent", "scenes64_autoencoder"),
-                 "latent": ("shapes_latent", "shapes_autoencoder")}
-
-
 def route_from_card(generator, decoder=None) -> TextToImage:
     """A loaded text-to-image checkpoint (``pretrained.Pretrained``) and a decoder, sampled as its card says
     (its ``guidance_scale``, ``eta``, ``sampler`` and ``sampling_steps``; 3, 0, DDIM and its default where the card
@@ -252,9 +246,10 @@ def route_from_card(generator, decoder=None) -> TextToImage:
 def latent_route(generator, autoencoder) -> TextToImage:
     """The latent route from two loaded checkpoints (``pretrained.Pretrained``), checked to belong together:
     the generator must name this autoencoder in its ``requires`` and carry its scale factor."""
-    from .checkpoints import CheckpointError, check_requirement
+    from .checkpoints import CheckpointError, check_requirement, required
 
-    name = autoencoder.header.get("metadata", {}).get("recipe", "shapes_autoencoder")  # chapter 04's or 07's
+    # the recipe that made the autoencoder, else (an older file) the autoencoder the generator requires
+    name = autoencoder.header.get("metadata", {}).get("recipe") or required(generator.header, "autoencoder")
     check_requirement(generator.header, generator.path, name, autoencoder.header, autoencoder.path)
     if generator.header.get("scale_factor") != autoencoder.header.get("scale_factor"):
         raise CheckpointError(f"{generator.path} was trained on latents scaled by {generator.header.get('scale_factor')}, "
@@ -283,20 +278,3 @@ def cascade_route(generator, super_resolution, augmentation_level: int | None = 
     decoder = SuperResolution(super_resolution.model, super_resolution.schedule, augmentation_level=level,
                               start_from=start_from)
     return route_from_card(generator, decoder)
-
-
-def load(route: str, device=None, augmentation_level: int | None = None) -> TextToImage:
-    """One of the book's routes from the shipped checkpoints: ``scenes64`` (``scenes64_latent`` +
-    ``scenes64_autoencoder``, chapter 07's 64x64 capstone), ``pixel`` (chapter 03's 16x16 model), ``cascade``
-    (+ ``shapes_sr``) or ``latent`` (``shapes_latent`` + ``shapes_autoencoder``)."""
-    from . import pretrained
-
-    if route not in ROUTES:
-        raise ValueError(f"unknown pipeline {route!r}; choose one of {', '.join(ROUTES)}")
-    if route in LATENT_ROUTES:
-        generator, autoencoder = LATENT_ROUTES[route]
-        return latent_route(pretrained.load(generator, device), pretrained.load(autoencoder, device))
-    pixel = pretrained.load("shapes", device)
-    if route == "cascade":
-        return cascade_route(pixel, pretrained.load("shapes_sr", device), augmentation_level)
-    return route_from_card(pixel)

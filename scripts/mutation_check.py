@@ -109,7 +109,7 @@ MUTATIONS = [
     ("vae_kl_sign", "nn/autoencoder.py", "self.logvar.exp() - 1.0 - self.logvar", "self.logvar.exp() - 1.0 + self.logvar",
      ["test_decoders.py"]),
     # --- recipes ---------------------------------------------------------------------------------
-    ("model_init_unseeded", "recipes.py", "torch.manual_seed(recipe.train_config.seed if seed is None else seed)",
+    ("model_init_unseeded", "recipes/training.py", "torch.manual_seed(recipe.train_config.seed if seed is None else seed)",
      "pass", ["test_recipes.py"]),
 ]
 

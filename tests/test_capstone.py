@@ -1,6 +1,7 @@
 """Chapter 07's shipped modules and measures: the judge, the contrastive text encoder, the autoencoder, the generator."""
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -75,7 +76,7 @@ def test_the_shipped_judge_reads_held_out_scenes_it_never_saw(judge):
 
 
 def test_the_shipped_text_encoder_retrieves_images_from_captions(text_model):
-    results = evaluation.evaluate_scenes_text(text_model, num_pairs=100, seed=54321)
+    results = evaluation.evaluate_scenes_text(text_model, num_samples=100, seed=54321)
     assert results["retrieval_top1_seen"] > 20 * results["chance_top1"]
     assert results["clip_score_real_seen"] > results["clip_score_mismatched_seen"] + 5
 
@@ -87,7 +88,7 @@ def test_hard_negatives_teach_the_text_encoder_relations_that_the_plain_loss_lea
     plain = evaluation.scenes._rejects_contradictions(text_model, 200, ("relation", "three"), False, seed=2)
     taught = evaluation.scenes._rejects_contradictions(hard, 200, ("relation", "three"), False, seed=2)
     assert plain < 0.6 and taught > 0.9, (plain, taught)
-    assert recipes.CAPSTONE_PARTS["scenes64_latent"][0] == "scenes_text_hard"
+    assert recipes.get_recipe("scenes64_latent").parts["text encoder"] == "scenes_text_hard"
 
 
 def test_the_capstone_recipes_name_the_modules_they_were_trained_with():
@@ -100,9 +101,7 @@ def test_the_capstone_recipes_name_the_modules_they_were_trained_with():
 def test_a_card_whose_weights_no_longer_ship_says_so_when_they_are_asked_for():
     """scenes_latent (the 32x32 generator) left the package, beaten on every split by scenes64_latent; its card
     stays for the figures chapter 07 quotes, and asking for its weights says where they went."""
-    from ddpm_from_scratch import pipeline
-
-    assert "scenes_latent" not in pretrained.available() and "scenes" not in pipeline.ROUTES
+    assert "scenes_latent" not in pretrained.available() and "scenes" not in recipes.ROUTES
     card = pretrained.card("scenes_latent")
     assert card["metrics"]["agreement_relation_seen"] < pretrained.card("scenes64_latent")["metrics"][
         "agreement_relation_seen"]
@@ -147,11 +146,9 @@ def test_the_generator_clips_to_a_range_that_holds_the_scaled_latents(name):
 
 
 def test_the_three_shipped_capstone_modules_fit_in_40_mb_and_belong_together():
-    from ddpm_from_scratch import pipeline
-
     names = ("scenes_text_hard", "scenes64_autoencoder", "scenes64_latent")
     assert sum((pretrained.CHECKPOINT_DIR / f"{name}.pt").stat().st_size for name in names) < 40e6
-    route = pipeline.load("scenes64", "cpu")  # checks the generator's requirements against the two modules
+    route = recipes.route("scenes64", "cpu")  # checks the generator's requirements against the two modules
     generator = pretrained.load("scenes64_latent", "cpu")
     assert all(p.dtype == torch.float32 for p in generator.model.parameters())  # stored float16, runs float32
     assert route.decoder.autoencoder.config.image_size == 64
@@ -164,9 +161,7 @@ def test_the_three_shipped_capstone_modules_fit_in_40_mb_and_belong_together():
 
 def test_the_capstone_route_samples_with_its_card_s_eta_unless_told_otherwise():
     """The card's eta (1: DDIM with DDPM's noise) is the route's default; eta = 0 is the deterministic sampler."""
-    from ddpm_from_scratch import pipeline
-
-    route = pipeline.load("scenes64", "cpu")
+    route = recipes.route("scenes64", "cpu")
     prompts = ["a big red circle", "two small blue squares"]
     default = route.compressed(prompts, steps=4, seed=3)
     assert torch.equal(default, route.compressed(prompts, steps=4, seed=3, eta=route.eta))
@@ -177,9 +172,7 @@ def test_the_capstone_route_samples_with_its_card_s_eta_unless_told_otherwise():
 def test_the_shipped_generator_draws_the_prompted_colour_far_more_often_than_chance(judge):
     """12 single-object prompts, DDIM-50 with the card's eta: the judge finds an object of the prompted colour in at
     least half of the images (chance: one colour in eight; the card measures about 0.9 at 500 per split)."""
-    from ddpm_from_scratch import pipeline
-
-    route = pipeline.load("scenes64", "cpu")
+    route = recipes.route("scenes64", "cpu")
     _, captions, truth = scenes.make_scenes(12, 32, seed=5, heldout=False, kind="single")
     images = route(captions, steps=50, seed=0)
     found = scenes.named_objects(judge.read(shapes.downscale(images, 32)))
@@ -206,26 +199,40 @@ def test_the_generator_s_scenes_are_rendered_where_it_trains_and_cross_worker_pr
     assert torch.equal(finished[0]["x0"], finished[1]["x0"]) and finished[0]["x0"].shape == (4, 8, 8, 8)
 
 
-def test_the_capstone_report_gives_the_retrieval_of_the_text_encoder_its_generator_reads(monkeypatch):
-    """scenes64_latent reads scenes_text_hard: its report's retrieval_top1 is that encoder's, while the CLIP-score
-    figure and FID keep reading scenes_text, the same for every generator."""
-    read_by = {}
+def _same_weights(model, name):
+    shipped = pretrained.load(name, "cpu").model.state_dict()
+    return all(torch.equal(v, shipped[k]) for k, v in model.state_dict().items())
 
-    def evaluate_scenes(route, judge, text_model, *args):  # no sampling: only which encoder it was given
-        read_by["clip"] = text_model
+
+def test_the_capstone_recipe_reads_fid_with_scenes_text_and_retrieval_with_its_own_text_encoder():
+    """scenes64_latent reads scenes_text_hard: its retrieval figures are that encoder's, while the CLIP-score figure
+    and FID read scenes_text, the same for every generator; it is drawn through the autoencoder it requires."""
+    given = {}
+
+    def evaluate_scenes(route, judge, text_model, its_text_model=None, num_samples=500):  # no sampling
+        given.update(route=route, text_model=text_model, its_text_model=its_text_model, num_samples=num_samples)
         return {}
 
-    def evaluate_scenes_text(model, num_pairs):
-        read_by["retrieval"] = model
-        return {"retrieval_top1_heldout": 0.5, "retrieval_top1_seen": 0.5}
+    recipe = replace(recipes.get_recipe("scenes64_latent"), evaluator=evaluate_scenes)
+    recipe.evaluate(pretrained.load("scenes64_latent", "cpu"), "cpu", num_samples=4)
+    assert _same_weights(given["its_text_model"], "scenes_text_hard")
+    assert not _same_weights(given["its_text_model"], "scenes_text")
+    assert _same_weights(given["text_model"], "scenes_text") and given["num_samples"] == 4
+    assert _same_weights(given["route"].decoder.autoencoder, "scenes64_autoencoder")
 
-    monkeypatch.setattr(evaluation.scenes, "evaluate_scenes", evaluate_scenes)
+
+def test_evaluate_scenes_adds_the_retrieval_of_the_text_encoder_it_is_given(judge, text_model, monkeypatch):
+    read_by = []
+
+    def evaluate_scenes_text(model, num_samples):
+        read_by.append((model, num_samples))
+        return {"retrieval_top1_heldout": 0.25, "retrieval_top1_seen": 0.5}
+
     monkeypatch.setattr(evaluation.scenes, "evaluate_scenes_text", evaluate_scenes_text)
-    evaluation.report_scenes(pretrained.load("scenes64_latent", "cpu"), num_samples=4)
-
-    def same(model, name):
-        shipped = pretrained.load(name, "cpu").model.state_dict()
-        return all(torch.equal(v, shipped[k]) for k, v in model.state_dict().items())
-
-    assert same(read_by["retrieval"], "scenes_text_hard") and not same(read_by["retrieval"], "scenes_text")
-    assert same(read_by["clip"], "scenes_text")
+    route = RenderingRoute(_real_images_of_the_prompts(8))
+    without = evaluation.evaluate_scenes(route, judge, text_model, num_samples=8)
+    assert "retrieval_top1" not in without and not read_by
+    marker = torch.nn.Linear(1, 1)
+    results = evaluation.evaluate_scenes(route, judge, text_model, num_samples=8, its_text_model=marker)
+    assert read_by == [(marker, 8)]
+    assert results["retrieval_top1"] == 0.25 and results["retrieval_top1_seen"] == 0.5

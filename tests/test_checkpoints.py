@@ -183,3 +183,11 @@ def test_the_modules_a_model_requires_are_found_by_their_role():
     assert required({"requires": []}, "autoencoder") is None
     with pytest.raises(ValueError, match="unknown role 'decoder'"):
         required(capstone, "decoder")
+    # entries written with their role are found by it, whatever their names
+    from ddpm_from_scratch.checkpoints import requirement
+
+    named = {"requires": [requirement("my_codec", {"fingerprint": "e"}, "autoencoder"),
+                          requirement("words", {"fingerprint": "f"}, "text encoder")]}
+    assert required(named, "autoencoder") == "my_codec" and required(named, "text encoder") == "words"
+    with pytest.raises(ValueError, match="unknown role 'decoder'"):
+        requirement("x", {"fingerprint": "g"}, "decoder")

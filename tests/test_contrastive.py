@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from ddpm_from_scratch.data import shapes
 from ddpm_from_scratch.metrics import clip_score, retrieval_top1
 from ddpm_from_scratch.nn import ContrastiveConfig, ContrastiveTextImage, contrastive_loss
+from ddpm_from_scratch.nn.contrastive import HARD_NEGATIVE_WEIGHT, contrastive_objective_with_contradictions
 from ddpm_from_scratch.train import TrainConfig, Trainer
 
 CONFIG = ContrastiveConfig(vocabulary=shapes.vocabulary(), max_length=16, text_dim=32, text_layers=1,
@@ -50,8 +51,6 @@ def test_the_hard_negative_objective_adds_the_two_way_choice_of_the_images_that_
     have a contradiction; an image without one adds nothing."""
     from types import SimpleNamespace
 
-    from ddpm_from_scratch import recipes
-
     g = torch.Generator().manual_seed(3)
     images, captions, wrong = (F.normalize(torch.randn(4, 8, generator=g), dim=-1) for _ in range(3))
     text, contradiction = torch.arange(4)[:, None] + 2, torch.arange(4)[:, None] + 7  # all different captions
@@ -66,10 +65,10 @@ def test_the_hard_negative_objective_adds_the_two_way_choice_of_the_images_that_
         by_hand -= row.log_softmax(0)[i] / 8 + logits[:, i].log_softmax(0)[i] / 8
         if made[i]:  # the two-way choice: own caption or its contradiction
             two_way -= torch.stack([logits[i, i], own_wrong[i]]).log_softmax(0)[0] / 3
-    expected = by_hand + recipes.HARD_NEGATIVE_WEIGHT * two_way
-    got = recipes.contrastive_objective_with_contradictions(model, batch, None)
+    expected = by_hand + HARD_NEGATIVE_WEIGHT * two_way
+    got = contrastive_objective_with_contradictions(model, batch, None)
     assert got.item() == pytest.approx(expected.item(), rel=1e-5)
-    assert recipes.HARD_NEGATIVE_WEIGHT > 0
+    assert HARD_NEGATIVE_WEIGHT > 0
 
 
 def test_encoders_give_unit_vectors_and_logits_are_scaled_cosines():

@@ -10,6 +10,7 @@ from ddpm_from_scratch.checkpoints import CheckpointError, describe, requirement
 from ddpm_from_scratch.data import shapes
 from ddpm_from_scratch.nn import (Autoencoder, AutoencoderConfig, DiagonalGaussian, TextConditionedUNet,
                                   TextUNetConfig, UNet, UNetConfig)
+from ddpm_from_scratch.nn.autoencoder import KL_WEIGHT, autoencoder_loss
 from ddpm_from_scratch.pipeline import LatentDecoder, SuperResolution, TextToImage, Upsample, latent_route
 from ddpm_from_scratch.pretrained import load_file
 from ddpm_from_scratch.schedules import NoiseSchedule
@@ -57,10 +58,10 @@ def test_the_autoencoder_compresses_to_its_latent_shape_and_back():
 def test_the_autoencoder_loss_is_reconstruction_plus_weighted_kl():
     ae = small_autoencoder()
     x = torch.rand(4, 3, 16, 16) * 2 - 1
-    loss = recipes.autoencoder_loss(ae, {"images": x}, torch.Generator().manual_seed(3))
+    loss = autoencoder_loss(ae, {"images": x}, torch.Generator().manual_seed(3))
     q = ae.encode(x)
     z = q.sample(torch.Generator().manual_seed(3))
-    by_hand = (x - ae.decode(z)).abs().mean() + recipes.KL_WEIGHT * q.kl().mean() / z[0].numel()
+    by_hand = (x - ae.decode(z)).abs().mean() + KL_WEIGHT * q.kl().mean() / z[0].numel()
     assert torch.allclose(loss, by_hand, atol=1e-6)
 
 
@@ -213,9 +214,9 @@ def test_the_shipped_autoencoder_reconstructs_fresh_scenes_and_carries_its_scale
 
 
 def test_the_shipped_latent_route_is_assembled_from_checked_parts():
-    from ddpm_from_scratch import pipeline, pretrained
+    from ddpm_from_scratch import pretrained
 
-    route = pipeline.load("latent")
+    route = recipes.route("latent")
     generator = pretrained.load("shapes_latent")
     assert {r["name"] for r in generator.header["requires"]} == {"shapes", "shapes_autoencoder"}
     text_model = pretrained.load("shapes").model  # one text encoder, two generators
@@ -228,7 +229,7 @@ def test_the_shipped_latent_route_is_assembled_from_checked_parts():
 def test_the_shipped_32px_judge_reads_fresh_scenes():
     from ddpm_from_scratch import evaluation, pretrained
 
-    judged = evaluation.evaluate_shapes_classifier(pretrained.load("shapes32_classifier").model, num_scenes=500, seed=9)
+    judged = evaluation.evaluate_shapes_classifier(pretrained.load("shapes32_classifier").model, num_samples=500, seed=9)
     assert judged["accuracy_seen"] >= 0.99 and judged["accuracy_heldout"] >= 0.99
 
 
@@ -293,9 +294,7 @@ def test_the_augmented_start_departs_from_the_clean_one_as_the_augmentation_leve
 
 
 def test_a_shipped_route_takes_its_device_as_a_string_or_a_torch_device():
-    from ddpm_from_scratch import pipeline
-
     prompts = ["a big red circle in the top left"]
-    by_string = pipeline.load("latent", "cpu")(prompts, steps=2)
-    by_device = pipeline.load("latent", torch.device("cpu"))(prompts, steps=2)
+    by_string = recipes.route("latent", "cpu")(prompts, steps=2)
+    by_device = recipes.route("latent", torch.device("cpu"))(prompts, steps=2)
     assert by_string.device.type == "cpu" and torch.equal(by_string, by_device)

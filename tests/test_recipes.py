@@ -10,7 +10,7 @@ from ddpm_from_scratch import cli, diffusion, recipes, train
 from ddpm_from_scratch.nn import UNet, UNetConfig
 from ddpm_from_scratch.schedules import NoiseSchedule
 
-PACKAGE = Path(recipes.__file__).parent
+PACKAGE = Path(recipes.__file__).parent.parent
 
 
 @pytest.mark.parametrize("name, steps", [("moons", 5), ("digits", 2)])

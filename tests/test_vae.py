@@ -167,13 +167,13 @@ SHARED_FIELDS = {"fid", "fid_real_floor", "fid_num_images", "fid_infinity", "fid
 
 def test_the_vae_report_has_the_diffusion_report_s_fields_and_the_same_test_digits(vae_checkpoint):
     loaded = pretrained.load_file(vae_checkpoint[0])
-    report = evaluation.report_digits_vae(loaded, num_samples=40, seed=1, bpd_images=20)
+    report = recipes.get_recipe("digits_vae").evaluate(loaded, num_samples=40, seed=1, bpd_images=20)
     assert SHARED_FIELDS | {"bits_per_dim_reconstruction", "bits_per_dim_kl"} <= set(report)
     torch.manual_seed(0)  # any diffusion model gives the field names; a tiny one on a 10-step schedule is quick
     unet = UNet(UNetConfig(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, attention_resolutions=(),
                            num_groups=4))
-    diffusion_report = evaluation.evaluate_digits(unet, NoiseSchedule.cosine(10), num_samples=8, steps=2, seed=1,
-                                                  bpd_images=2, bpd_steps=2)
+    diffusion_report = evaluation.evaluate_digits(unet, NoiseSchedule.cosine(10), pretrained.load("digits_classifier").model,
+                                                  num_samples=8, steps=2, seed=1, bpd_images=2, bpd_steps=2)
     assert SHARED_FIELDS <= set(diffusion_report)  # the same names on both sides
     assert report["num_samples"] == 40 and sum(report["class_counts"]) <= 40 and report["fid_num_images"] == 20
     assert report["bits_per_dim_images"] == 20 and report["real_recognisable_fraction"] > 0.9

@@ -7,17 +7,14 @@ per subject, in the order of the chapters:
 - ``scenes``: the capstone's judge, text encoder, autoencoder and whole pipeline (chapter 07);
 - ``folder``: the capstone's modules trained on a reader's own captioned pictures.
 
-``evaluate_*`` take a model (or a route) and say everything in their arguments; the ``report_*`` functions are the
-recipes' evaluators: a loaded checkpoint (``pretrained.Pretrained``) and the command line's options by name. The
-measures themselves (FID, agreement, PSNR, bits/dim) live in ``metrics``.
+Each ``evaluate_*`` takes what it measures (a model, or a route) and the judges it reads with, and says everything
+else in its arguments. Which model a recipe is measured by, and with which judges, the recipe says
+(``recipes.Recipe.evaluate``). The measures themselves (FID, agreement, PSNR, bits/dim) live in ``metrics``.
 """
 
-from .digits import (evaluate_digits, evaluate_digits_classifier, evaluate_digits_vae, report_digits,
-                     report_digits_classifier, report_digits_vae)
-from .folder import folder_autoencoder_report, folder_text_report
+from .digits import evaluate_digits, evaluate_digits_classifier, evaluate_digits_vae
+from .folder import evaluate_folder_autoencoder, evaluate_folder_text
 from .scenes import (CAPSTONE_SPLITS, evaluate_scenes, evaluate_scenes_autoencoder, evaluate_scenes_judge,
-                     evaluate_scenes_text, read_scenes, report_scenes, report_scenes_autoencoder, report_scenes_judge,
-                     report_scenes_text)
-from .shapes import (evaluate_autoencoder, evaluate_route, evaluate_shapes, evaluate_shapes_classifier,
-                     report_autoencoder, report_cascade, report_latent_route, report_shapes, report_shapes_classifier,
-                     report_super_resolution, time_latent_against_pixel_space)
+                     evaluate_scenes_text, read_scenes)
+from .shapes import (evaluate_autoencoder, evaluate_latent_route, evaluate_route, evaluate_shapes,
+                     evaluate_shapes_classifier, evaluate_super_resolution, time_latent_against_pixel_space)

@@ -1,15 +1,6 @@
-"""What the subjects' evaluators share: the default judge of a measure, and an autoencoder's reconstructions."""
+"""What the subjects' evaluators share: an autoencoder's reconstructions (chapters 04 and 07, and a folder's)."""
 
 import torch
-
-
-def load_judge(name: str, judge=None):
-    """``judge`` if given, else the model of the shipped checkpoint ``name`` (a measure's default reader)."""
-    if judge is not None:
-        return judge
-    from .. import pretrained
-
-    return pretrained.load(name).model
 
 
 @torch.no_grad()

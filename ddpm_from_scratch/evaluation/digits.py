@@ -1,7 +1,6 @@
 """The digits' models measured (chapters 02, 05 and 06): a diffusion model's or a VAE's samples against the held-out
 digits (recognisable fraction, FID at matched sizes, FID_infinity, KID, bits/dim), and the judge that reads them.
-The ``report_*`` functions are the recipes' evaluators (``evaluate --recipe NAME``): a loaded checkpoint and the
-command line's options by name."""
+Each measure takes the judge it reads with (the digit classifier) as an argument."""
 
 import time
 
@@ -13,17 +12,16 @@ from ..data import load_digits
 from ..metrics import (bits_per_dim, bits_per_dim_importance, class_entropy_bits, embed_images, fid_and_floor,
                        fid_infinity, kid, quantize_to_8bit, recognisable_fraction, vae_bits_per_dim)
 from ..pipeline import generate
-from .common import load_judge
 
 
-def evaluate_digits(model, schedule, num_samples: int = 1000, sampler: str = "ddim", steps: int | None = 100,
-                    seed: int = 0, classifier=None, threshold: float = 0.9, clip_x0: bool | None = None,
+def evaluate_digits(model, schedule, classifier, num_samples: int = 1000, sampler: str = "ddim",
+                    steps: int | None = 100, seed: int = 0, threshold: float = 0.9, clip_x0: bool | None = None,
                     bpd_images: int = 0, bpd_steps: int | None = 50, progress: bool = False,
                     eta: float = 0.0) -> dict:
-    """Measure generated digits against the 1,000 held-out real (test) digits.
+    """Measure generated digits against the 1,000 held-out real (test) digits, as the digit ``classifier`` (the
+    book's judge, trained on the train split only) sees them:
 
-    - recognisable fraction (chapter 02): the classifier (default: the shipped
-      ``digits_classifier``, trained on the train split only) is >= ``threshold`` sure of a digit;
+    - recognisable fraction (chapter 02): the classifier is >= ``threshold`` sure of a digit;
     - FID (chapter 05) on the classifier's embeddings, at matched sample sizes
       (``metrics.fid_and_floor``): the test digits are split (seed ``seed``) into two disjoint
       halves A and B of m = min(1000, num_samples) // 2 digits; ``fid_real_floor`` = FID(A, B),
@@ -37,9 +35,8 @@ def evaluate_digits(model, schedule, num_samples: int = 1000, sampler: str = "dd
     - KID on the same embeddings, all generated vs all test digits (KID is unbiased at any size);
     - ``bpd_images > 0``: bits/dim of the variational bound on that many test digits drawn at random
       (seed ``seed``), estimated without bias from ``bpd_steps`` importance-sampled steps per image
-      (``metrics.bits_per_dim_importance``), or with every step when ``bpd_steps`` is None.
+      (``metrics.bits_per_dim_importance``), or with every step when ``bpd_steps`` is 0 or None.
     """
-    classifier = load_judge("digits_classifier", classifier)
     real_images, real_labels = load_digits("test", image_size=model.sample_shape[-1])
     start = time.perf_counter()
     if sampler == "ddpm":
@@ -52,13 +49,13 @@ def evaluate_digits(model, schedule, num_samples: int = 1000, sampler: str = "dd
         start = time.perf_counter()
         x0 = _likelihood_digits(real_images, bpd_images, seed).to(next(model.parameters()).device)
         generator = torch.Generator().manual_seed(seed)
-        bpd = (bits_per_dim(model, schedule, x0, generator=generator, progress=progress) if bpd_steps is None else
+        bpd = (bits_per_dim(model, schedule, x0, generator=generator, progress=progress) if not bpd_steps else
                bits_per_dim_importance(model, schedule, x0, steps_per_image=bpd_steps, generator=generator,
                                        pilot_images=min(8, len(x0)), progress=progress))
         likelihood = {"bits_per_dim": round(float(bpd["total"]), 4),
                       "bits_per_dim_std_error": round(float(bpd["std_error"]), 4),
                       "bits_per_dim_images": len(x0), "bits_per_dim_estimate":
-                          "all steps" if bpd_steps is None else f"{bpd_steps} importance-sampled steps per image",
+                          "all steps" if not bpd_steps else f"{bpd_steps} importance-sampled steps per image",
                       "bits_per_dim_time_s": round(time.perf_counter() - start, 1)}
     return distances | likelihood | recognition | {
         "num_samples": num_samples,
@@ -71,7 +68,7 @@ def evaluate_digits(model, schedule, num_samples: int = 1000, sampler: str = "dd
     }
 
 
-def evaluate_digits_vae(vae, num_samples: int = 1000, seed: int = 0, bpd_images: int = 1000, classifier=None,
+def evaluate_digits_vae(vae, classifier, num_samples: int = 1000, seed: int = 0, bpd_images: int = 1000,
                         threshold: float = 0.9, batch_size: int = 250) -> dict:
     """A VAE (``nn.VAE``, chapter 06) measured as :func:`evaluate_digits` measures a diffusion model, field for
     field: the same judge, FID, FID_infinity, KID and recognisable fraction of ``num_samples`` samples
@@ -83,7 +80,6 @@ def evaluate_digits_vae(vae, num_samples: int = 1000, seed: int = 0, bpd_images:
     ``bits_per_dim_kl`` are its two terms, E_q[-log p(x | z)] and KL(q(z | x) || N(0, I)).
     ``bpd_images=0`` skips it.
     """
-    classifier = load_judge("digits_classifier", classifier)
     real_images, real_labels = load_digits("test", image_size=vae.sample_shape[-1])
     start = time.perf_counter()
     generator = torch.Generator().manual_seed(seed)
@@ -167,19 +163,3 @@ def evaluate_digits_classifier(classifier, threshold: float = 0.9, seed: int = 0
         "threshold": threshold,
         "test_images": len(labels),
     }
-
-
-def report_digits(loaded, num_samples: int = 1000, sampler: str = "ddim", steps: int = 100, eta: float = 0.0,
-                  seed: int = 0, bpd_images: int = 0, bpd_steps: int = 50, progress: bool = False) -> dict:
-    """Generated digits against the held-out digits (``evaluate_digits``); ``bpd_steps=0``: every step."""
-    return evaluate_digits(loaded.model, loaded.schedule, num_samples=num_samples, sampler=sampler, steps=steps,
-                           seed=seed, bpd_images=bpd_images, bpd_steps=bpd_steps or None, progress=progress, eta=eta)
-
-
-def report_digits_vae(loaded, num_samples: int = 1000, seed: int = 0, bpd_images: int = 1000) -> dict:
-    """A VAE's samples against the held-out digits, and its negative ELBO in bits/dim (``evaluate_digits_vae``)."""
-    return evaluate_digits_vae(loaded.model, num_samples=num_samples, seed=seed, bpd_images=bpd_images)
-
-
-def report_digits_classifier(loaded, seed: int = 0) -> dict:
-    return evaluate_digits_classifier(loaded.model, seed=seed)

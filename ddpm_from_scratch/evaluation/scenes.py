@@ -1,6 +1,6 @@
 """The capstone measured (chapter 07): what the scene judge reads in an image against the scene asked for
 (``read_scenes``), each of the three modules (judge, contrastive text encoder, autoencoder), and the whole pipeline
-on three splits of prompts (``evaluate_scenes``). The ``report_*`` functions are the recipes' evaluators."""
+on three splits of prompts (``evaluate_scenes``). Each measure takes the judges it reads with as arguments."""
 
 import random
 import time
@@ -11,7 +11,7 @@ import torch
 from .. import diffusion
 from ..data import scenes, shapes
 from ..metrics import clip_score, fid_from_features, psnr_db, retrieval_top1
-from .common import load_judge, reconstruct
+from .common import reconstruct
 
 
 def read_scenes(judge, images: torch.Tensor, truth: list) -> dict:
@@ -52,16 +52,16 @@ def read_scenes(judge, images: torch.Tensor, truth: list) -> dict:
             "centre_error": float(np.mean(centre_errors)) if centre_errors else float("nan")}
 
 
-def evaluate_scenes_judge(judge, num_scenes: int = 1000, seed: int = 1) -> dict:
+def evaluate_scenes_judge(judge, num_samples: int = 1000, seed: int = 1) -> dict:
     """The judge on real scenes it never saw: seen combinations and held-out ones (the goal: >= 0.99 of
     held-out scenes read fully right)."""
     results = {}
     for split, heldout in (("seen", False), ("heldout", True)):
-        images, _, truth = scenes.make_scenes(num_scenes, judge.config.image_size, seed=seed + heldout, heldout=heldout)
+        images, _, truth = scenes.make_scenes(num_samples, judge.config.image_size, seed=seed + heldout, heldout=heldout)
         results[split] = {k: round(v, 4) for k, v in read_scenes(judge, images, truth).items()}
     return {"objects_right_heldout": results["heldout"]["objects_right"],
             "objects_right_seen": results["seen"]["objects_right"], **results,
-            "scenes_per_split": num_scenes, "seed": seed}
+            "scenes_per_split": num_samples, "seed": seed}
 
 
 def pair_alignment(model, images, text) -> dict:
@@ -72,24 +72,24 @@ def pair_alignment(model, images, text) -> dict:
             "clip_score_mismatched": round(clip_score(model, images, text.roll(1, 0)), 2)}
 
 
-def evaluate_scenes_text(model, num_pairs: int = 500, seed: int = 1) -> dict:
-    """The contrastive text encoder: text -> image retrieval among ``num_pairs`` real scenes (top-1; chance
-    1 / num_pairs), seen and held-out, and the CLIP-score of real pairs against mismatched ones (the same
+def evaluate_scenes_text(model, num_samples: int = 500, seed: int = 1) -> dict:
+    """The contrastive text encoder: text -> image retrieval among ``num_samples`` real scenes (top-1; chance
+    1 / num_samples), seen and held-out, and the CLIP-score of real pairs against mismatched ones (the same
     images with the captions shifted by one): the levels a generator's CLIP-score sits between.
 
     ``rejects_inverted_relation`` / ``rejects_changed_colours``: how often an image's own caption scores above the
     same caption with its relation inverted / its colours swapped or changed (``scenes.contradiction``; chance
-    0.5), on ``num_pairs`` scenes with a relation and ``num_pairs`` without: does the encoder read relations and
+    0.5), on ``num_samples`` scenes with a relation and ``num_samples`` without: does the encoder read relations and
     which object has which colour, or only which words occur?"""
     results = {}
     for split, heldout in (("seen", False), ("heldout", True)):
-        images, captions, _ = scenes.make_scenes(num_pairs, model.config.image_size, seed=seed + heldout,
+        images, captions, _ = scenes.make_scenes(num_samples, model.config.image_size, seed=seed + heldout,
                                                  heldout=heldout)
         figures = pair_alignment(model, images, model.tokenizer(captions))
         results |= {f"{name}_{split}": value for name, value in figures.items()}
         for name, kinds in (("inverted_relation", ("relation", "three")), ("changed_colours", ("single", "count"))):
-            results[f"rejects_{name}_{split}"] = _rejects_contradictions(model, num_pairs, kinds, heldout, seed)
-    return results | {"pairs_per_split": num_pairs, "chance_top1": round(1 / num_pairs, 4), "seed": seed}
+            results[f"rejects_{name}_{split}"] = _rejects_contradictions(model, num_samples, kinds, heldout, seed)
+    return results | {"pairs_per_split": num_samples, "chance_top1": round(1 / num_samples, 4), "seed": seed}
 
 
 @torch.no_grad()
@@ -108,12 +108,11 @@ def _rejects_contradictions(model, num_scenes: int, kinds: tuple, heldout: bool,
     return round((right > false).float().mean().item(), 4)
 
 
-def evaluate_scenes_autoencoder(autoencoder, scale_factor: float | None, judge=None, num_images: int = 1000,
+def evaluate_scenes_autoencoder(autoencoder, scale_factor: float | None, judge, num_samples: int = 1000,
                                 seed: int = 1) -> dict:
     """Reconstructions of fresh scenes (v2): PSNR, and whether the judge still reads every object right in
     the reconstruction (``objects_right_reconstructed``) next to the same in the originals."""
-    judge = load_judge("scenes_judge", judge)
-    images, _, truth = scenes.make_scenes(num_images, autoencoder.config.image_size, seed=seed, heldout=None)
+    images, _, truth = scenes.make_scenes(num_samples, autoencoder.config.image_size, seed=seed, heldout=None)
     reconstructions, latents = reconstruct(autoencoder, images, seed)
     return {
         "psnr_db": round(psnr_db(reconstructions, images), 2),
@@ -122,30 +121,17 @@ def evaluate_scenes_autoencoder(autoencoder, scale_factor: float | None, judge=N
         "latent_std": round(latents.std().item(), 4),
         "scale_factor": round(scale_factor, 4) if scale_factor else None,
         "latent_shape": list(autoencoder.latent_shape),
-        "num_images": num_images,
+        "num_images": num_samples,
         "seed": seed,
     }
-
-
-def report_scenes_judge(loaded, num_samples: int = 1000, seed: int = 1) -> dict:
-    return evaluate_scenes_judge(loaded.model, num_scenes=num_samples, seed=seed)
-
-
-def report_scenes_text(loaded, num_samples: int = 500, seed: int = 1) -> dict:
-    return evaluate_scenes_text(loaded.model, num_pairs=num_samples, seed=seed)
-
-
-def report_scenes_autoencoder(loaded, num_samples: int = 1000, seed: int = 1) -> dict:
-    return evaluate_scenes_autoencoder(loaded.model, loaded.header.get("scale_factor"), num_images=num_samples,
-                                       seed=seed)
 
 
 CAPSTONE_SPLITS = {"single_seen": ("single", False), "relation_seen": ("relation", False), "heldout": (None, True)}
 
 
-def evaluate_scenes(route, judge=None, text_model=None, num_samples: int = 500, guidance_scale: float | None = None,
+def evaluate_scenes(route, judge, text_model, num_samples: int = 500, guidance_scale: float | None = None,
                     steps: int | None = None, seed: int = 0, progress: bool = False, eta: float | None = None,
-                    sampler: str | None = None) -> dict:
+                    sampler: str | None = None, its_text_model=None) -> dict:
     """The capstone end to end: ``num_samples`` prompts of each split (seen single objects, seen pairs with a
     relation, held-out combinations of any kind), one image each, read by the judge (``read_scenes``).
 
@@ -155,9 +141,12 @@ def evaluate_scenes(route, judge=None, text_model=None, num_samples: int = 500, 
     drawn anew, next to ``fid_real_floor`` (two real sets); ``clip_score`` of the generated images with their
     prompts next to that of real pairs (``evaluate_scenes_text`` gives the mismatched level). ``sampler``
     with ``steps``, ``guidance_scale`` and ``eta`` (DDIM's noise per step): the route's own (its card's) unless given.
+
+    ``text_model``, the contrastive model whose encoders give FID and the CLIP-score, is best the same for every
+    route, so that their figures compare. ``its_text_model``: the one whose text encoder the generator reads, if
+    another; its retrieval figures (``evaluate_scenes_text``) come with the results as ``retrieval_top1``
+    (held-out) and ``retrieval_top1_seen``.
     """
-    judge = load_judge("scenes_judge", judge)
-    text_model = load_judge("scenes_text", text_model)
     sampler, steps = route.sampling(sampler, steps)
     size = judge.config.image_size
     results, generated, real, real_other, prompts = {}, [], [], [], []
@@ -207,24 +196,11 @@ def evaluate_scenes(route, judge=None, text_model=None, num_samples: int = 500, 
         "num_samples_per_split": num_samples, "seed": seed,
         "sampling_steps": len(diffusion.sampler_timesteps(route.schedule, sampler, steps)),
         "sampling_time_s": round(sampling_time, 1),
-    }
+    } | _retrieval(its_text_model, num_samples)
 
 
-def report_scenes(loaded, num_samples: int = 500, guidance_scale: float | None = None, steps: int | None = None,
-                  seed: int = 0, progress: bool = False, eta: float | None = None, sampler: str | None = None) -> dict:
-    """The capstone pipeline (``scenes_latent`` or ``scenes64_latent`` + the autoencoder it requires), judged end to
-    end, with the retrieval figures of the text encoder the generator reads (its ``requires``). The CLIP-score-like
-    figure and FID read ``scenes_text``'s encoders for every generator, so that they compare."""
-    from .. import pipeline, pretrained
-    from ..checkpoints import required
-
-    device = next(loaded.model.parameters()).device
-    route = pipeline.with_its_autoencoder(loaded, device)
-    text_model = pretrained.load("scenes_text", device).model
-    results = evaluate_scenes(route, None, text_model, num_samples, guidance_scale, steps, seed, progress, eta,
-                              sampler)
-    its_text = required(loaded.header, "text encoder")
-    its_text_model = text_model if its_text == "scenes_text" else pretrained.load(its_text, device).model
-    retrieval = evaluate_scenes_text(its_text_model, num_pairs=num_samples)
-    return results | {"retrieval_top1": retrieval["retrieval_top1_heldout"],
-                      "retrieval_top1_seen": retrieval["retrieval_top1_seen"]}
+def _retrieval(its_text_model, num_samples: int) -> dict:
+    if its_text_model is None:
+        return {}
+    retrieval = evaluate_scenes_text(its_text_model, num_samples=num_samples)
+    return {"retrieval_top1": retrieval["retrieval_top1_heldout"], "retrieval_top1_seen": retrieval["retrieval_top1_seen"]}

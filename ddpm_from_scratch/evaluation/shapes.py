@@ -1,7 +1,8 @@
 """The captioned shapes' models measured (chapters 03 and 04): prompt agreement of a text-to-image model or route as
 the attribute judge reads it, FID of a route's images, the autoencoder's and the super-resolution decoder's
-reconstructions, and the judges themselves. The ``report_*`` functions are the recipes' evaluators."""
+reconstructions, and the judges themselves. Each measure takes the judges it reads with as arguments."""
 
+import copy
 import random
 import time
 from dataclasses import replace
@@ -15,21 +16,21 @@ from ..metrics import embed_images, fid_from_features, prompt_agreement, psnr_db
 from ..nn import TextConditionedUNet
 from ..pipeline import SuperResolution, Upsample, text_to_image
 from ..schedules import NoiseSchedule
-from .common import load_judge, reconstruct
+from ..train import TrainConfig, Trainer
+from .common import reconstruct
 
 
-def evaluate_shapes(model, schedule, classifier=None, num_samples: int = 500, guidance_scale: float = 3.0,
+def evaluate_shapes(model, schedule, classifier, num_samples: int = 500, guidance_scale: float = 3.0,
                     compare_scales=(1.0,), sampler: str = "ddim", steps: int | None = 50, seed: int = 0,
                     progress: bool = False) -> dict:
     """Prompt agreement of a text-to-image model on the captioned scenes (chapter 03).
 
     ``num_samples`` prompts of *seen* attribute combinations and as many of the *held-out*
     ones (never in training), each phrased at random; one image per prompt; the attribute
-    classifier (default: the shipped ``shapes_classifier``) reads the attributes back.
+    ``classifier`` (chapter 03's judge) reads the attributes back.
     Reports the agreement at ``guidance_scale`` and at each of ``compare_scales``, and the
     classifier's own accuracy on as many real scenes.
     """
-    classifier = load_judge("shapes_classifier", classifier)
     generator, rng = torch.Generator().manual_seed(seed), random.Random(seed)
     prompts = {}
     for split, heldout in (("seen", False), ("heldout", True)):
@@ -62,44 +63,32 @@ def evaluate_shapes(model, schedule, classifier=None, num_samples: int = 500, gu
     }
 
 
-def evaluate_shapes_classifier(classifier, num_scenes: int = 2000, seed: int = 1) -> dict:
+def evaluate_shapes_classifier(classifier, num_samples: int = 2000, seed: int = 1) -> dict:
     """The judge judged: how often it reads all four attributes of fresh real scenes right."""
     results = {}
     for split, heldout in (("seen", False), ("heldout", True)):
-        images, _, attributes = shapes.make_scenes(num_scenes, classifier.config.image_size, seed=seed, heldout=heldout)
+        images, _, attributes = shapes.make_scenes(num_samples, classifier.config.image_size, seed=seed, heldout=heldout)
         # real scenes: the judge's own accuracy
         accuracy = prompt_agreement(classifier, images, shapes.attribute_labels(attributes), shapes.ATTRIBUTES)
         results[f"accuracy_{split}"] = round(accuracy["agreement"], 4)
         results[f"per_attribute_{split}"] = {k: round(v, 4) for k, v in accuracy["per_attribute"].items()}
-    return results | {"scenes_per_split": num_scenes, "seed": seed}
+    return results | {"scenes_per_split": num_samples, "seed": seed}
 
 
-def report_shapes(loaded, num_samples: int = 500, guidance_scale: float | None = None, sampler: str = "ddim",
-                  steps: int = 50, seed: int = 0, progress: bool = False) -> dict:
-    """Prompt agreement at the card's guidance scale (or ``guidance_scale``), and at 1 for comparison."""
-    scale = guidance_scale if guidance_scale is not None else loaded.card.get("guidance_scale", 3.0)
-    return evaluate_shapes(loaded.model, loaded.schedule, num_samples=num_samples, guidance_scale=scale,
-                           compare_scales=(1.0,), sampler=sampler, steps=steps, seed=seed, progress=progress)
-
-
-def report_shapes_classifier(loaded, seed: int = 1) -> dict:
-    return evaluate_shapes_classifier(loaded.model, seed=seed)
-
-
-def evaluate_autoencoder(autoencoder, scale_factor: float, judge=None, num_images: int = 1000, seed: int = 0) -> dict:
+def evaluate_autoencoder(autoencoder, scale_factor: float, judge, num_samples: int = 1000, seed: int = 0) -> dict:
     """Reconstructions of fresh 32x32 scenes (never in training: scenes are drawn anew from ``seed``).
 
     - ``psnr_db``: PSNR of the reconstructions (z = the posterior mean), pixels on [0, 1];
     - ``reconstruction_fid``: FID between the reconstructions of set A and the real set B, on the
-      32x32 judge's embeddings, next to ``fid_real_floor`` = FID(A, B) of the real sets; A and B
+      embeddings of the 32x32 ``judge`` (chapter 04's attribute classifier), next to ``fid_real_floor`` =
+      FID(A, B) of the real sets; A and B
       render the same scenes with different jitter, so the floor is what jitter alone costs;
     - ``latent_std``: the standard deviation of z ~ q(z | x) before scaling, and the checkpoint's
       ``scale_factor`` (1 / the same on the training scenes), with ``scaled_latent_std`` = f * std here.
     """
-    judge = load_judge("shapes32_classifier", judge)
     size = autoencoder.config.image_size
     # two renderings of the same scenes (positions jittered differently): what is left between them is the floor
-    scenes = shapes.random_scenes(num_images, torch.Generator().manual_seed(seed), heldout=None)
+    scenes = shapes.random_scenes(num_samples, torch.Generator().manual_seed(seed), heldout=None)
     set_a = shapes.render(scenes, size, torch.Generator().manual_seed(seed + 100))
     set_b = shapes.render(scenes, size, torch.Generator().manual_seed(seed + 200))
     reconstructions, latents = reconstruct(autoencoder, set_a, seed)
@@ -112,25 +101,24 @@ def evaluate_autoencoder(autoencoder, scale_factor: float, judge=None, num_image
         "scale_factor": round(scale_factor, 4) if scale_factor else None,
         "scaled_latent_std": round(latents.std().item() * scale_factor, 4) if scale_factor else None,
         "latent_shape": list(autoencoder.latent_shape),
-        "num_images": num_images,
+        "num_images": num_samples,
         "seed": seed,
     }
 
 
-def evaluate_route(route, judge=None, thumbnail_judge=None, num_samples: int = 500, guidance_scale: float | None = None,
+def evaluate_route(route, judge, thumbnail_judge=None, num_samples: int = 500, guidance_scale: float | None = None,
                    steps: int = 50, seed: int = 0, progress: bool = False, sampler: str | None = None) -> dict:
     """A text-to-image route (``pipeline.TextToImage``) end to end at 32x32.
 
     ``num_samples`` prompts of seen and as many of held-out combinations, one image each;
-    the 32x32 judge reads the attributes back (``attribute_accuracy_*``, as in ``evaluate_shapes``).
+    the 32x32 ``judge`` reads the attributes back (``attribute_accuracy_*``, as in ``evaluate_shapes``).
     FID on the judge's embeddings: all generated images against real scenes of the same
     attributes rendered from another seed, with ``fid_real_floor`` the FID of two such real
     renderings (same sizes). With a ``thumbnail_judge`` (16x16) and a route whose generator draws
     thumbnails, ``thumbnail_agreement`` is the fraction of images whose four attributes, read from
     the final image, are those read from its thumbnail. ``sampler`` (with ``steps``) draws the generator's part:
-    the route's own when None.
+    the route's own when None. A super-resolution decoder's ``augmentation_level`` is reported with the figures.
     """
-    judge = load_judge("shapes32_classifier", judge)
     size = judge.config.image_size
     generator, rng = torch.Generator().manual_seed(seed), random.Random(seed)
     sampler, steps = route.sampling(sampler, steps)
@@ -169,38 +157,44 @@ def evaluate_route(route, judge=None, thumbnail_judge=None, num_samples: int = 5
         "sampling_steps": steps,
         "seed": seed,
         "sampling_time_s": round(sampling_time, 1),
-    }
+    } | ({"augmentation_level": route.decoder.augmentation_level} if hasattr(route.decoder, "augmentation_level")
+         else {})
+
+
+def evaluate_latent_route(route, judge, num_samples: int = 500, guidance_scale: float | None = None, steps: int = 50,
+                          seed: int = 0, progress: bool = False, sampler: str | None = None) -> dict:
+    """The latent route end to end (``evaluate_route``), and its cost: a training step and a sampling pass of its
+    generator against a pixel-space U-Net of the same widths drawing the image itself."""
+    results = evaluate_route(route, judge, num_samples=num_samples, guidance_scale=guidance_scale, steps=steps,
+                             seed=seed, progress=progress, sampler=sampler)
+    return results | time_latent_against_pixel_space(route.generator)
 
 
 def time_latent_against_pixel_space(latent_model, batch_size: int = 64, num_images: int = 16, steps: int = 50,
                                     repeats: int = 5) -> dict:
     """Training-step and DDIM sampling time of ``latent_model`` against a pixel-space text U-Net of the same
-    widths drawing the 32x32 image directly, measured side by side here (same batch, same thread count)."""
-
-
+    widths drawing the 32x32 image directly, measured side by side here (same batch, same thread count): the median
+    of ``repeats`` steps of a ``train.Trainer`` after one warm-up, on copies of the two models (``latent_model``
+    keeps its weights, and the caller's random stream is left as it was)."""
     schedule = NoiseSchedule.cosine()
     pixel_model = TextConditionedUNet(replace(latent_model.config, image_channels=3, image_size=32,
                                               data_range=(-1.0, 1.0)))  # the same text encoder, trained or frozen alike
-    models = {"latent": latent_model, "pixel": pixel_model}
     text = latent_model.tokenizer(["a small red circle in the top left"] * batch_size)
     timings = {}
-    for name, model in models.items():
-        model = model.cpu().train()
-        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-        batch = {"x0": torch.randn(batch_size, *model.sample_shape), "text": text}
-        step_times = []
-        for _ in range(repeats + 1):  # the first is a warm-up
+    with torch.random.fork_rng(devices=[]):  # a Trainer seeds the global generator
+        for name, model in {"latent": latent_model, "pixel": pixel_model}.items():
+            batch = {"x0": torch.randn(batch_size, *model.sample_shape), "text": text}
+            trainer = Trainer(copy.deepcopy(model), lambda m, b, g: diffusion.denoising_loss(m, schedule, b, g), batch,
+                              TrainConfig(batch_size=batch_size, lr=1e-4, warmup_steps=1), device="cpu")
+            step_times = []
+            for _ in range(repeats + 1):  # the first is a warm-up
+                begin = time.perf_counter()
+                trainer.train_step()
+                step_times.append(time.perf_counter() - begin)
             begin = time.perf_counter()
-            loss = diffusion.denoising_loss(model, schedule, batch, torch.Generator().manual_seed(0))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            step_times.append(time.perf_counter() - begin)
-        begin = time.perf_counter()
-        diffusion.sample(model.eval(), schedule, num_images, sampler="ddim", steps=steps, progress=False,
-                         text=text[:num_images], guidance_scale=3.0, generator=torch.Generator().manual_seed(0))
-        timings[name] = {"train_step_s": float(np.median(step_times[1:])), "sampling_s": time.perf_counter() - begin}
-    latent_model.eval()
+            diffusion.sample(trainer.model.eval(), schedule, num_images, sampler="ddim", steps=steps, progress=False,
+                             text=text[:num_images], guidance_scale=3.0, generator=torch.Generator().manual_seed(0))
+            timings[name] = {"train_step_s": float(np.median(step_times[1:])), "sampling_s": time.perf_counter() - begin}
     return {
         "train_step_s_latent": round(timings["latent"]["train_step_s"], 4),
         "train_step_s_pixel_32": round(timings["pixel"]["train_step_s"], 4),
@@ -213,40 +207,15 @@ def time_latent_against_pixel_space(latent_model, batch_size: int = 64, num_imag
     }
 
 
-def report_autoencoder(loaded, num_samples: int = 1000, seed: int = 0) -> dict:
-    return evaluate_autoencoder(loaded.model, loaded.header.get("scale_factor"), num_images=num_samples, seed=seed)
-
-
-def report_latent_route(loaded, num_samples: int = 500, guidance_scale: float | None = None, steps: int = 50,
-                        seed: int = 0, progress: bool = False, sampler: str | None = None) -> dict:
-    """The latent route end to end (``shapes_latent`` + the autoencoder it requires), and its cost."""
-    from .. import pipeline, pretrained
-
-    route = pipeline.latent_route(loaded, pretrained.load("shapes_autoencoder", next(loaded.model.parameters()).device))
-    results = evaluate_route(route, None, None, num_samples, guidance_scale, steps, seed, progress, sampler)
-    return results | time_latent_against_pixel_space(loaded.model)
-
-
-def report_cascade(loaded, num_samples: int = 500, guidance_scale: float | None = None, steps: int = 50,
-                   seed: int = 0, progress: bool = False, sampler: str | None = None) -> dict:
-    """The thumbnail route end to end: chapter 03's 16x16 model, then ``shapes_sr``."""
-    from .. import pipeline, pretrained
-
-    route = pipeline.load("cascade")  # a pipeline recipe: its parts are the shipped checkpoints
-    thumbnail_judge = pretrained.load("shapes_classifier").model
-    results = evaluate_route(route, None, thumbnail_judge, num_samples, guidance_scale, steps, seed, progress, sampler)
-    return results | {"augmentation_level": route.decoder.augmentation_level}
-
-
-def report_super_resolution(loaded, num_samples: int = 500, seed: int = 0, progress: bool = False) -> dict:
+def evaluate_super_resolution(model, schedule, num_samples: int = 500, seed: int = 0, progress: bool = False) -> dict:
     """The SR decoder on real thumbnails of fresh scenes: PSNR against the real 32x32 scene, with bicubic
     upsampling as the baseline, at its card's augmentation level and at level 0."""
-    images = shapes.make_scenes(num_samples, loaded.model.sample_shape[-1], seed=seed + 300, heldout=None)[0]
+    images = shapes.make_scenes(num_samples, model.sample_shape[-1], seed=seed + 300, heldout=None)[0]
     thumbnails = shapes.downscale(images, images.shape[-1] // 2)
     level = SuperResolution.SAMPLING_LEVEL
     results = {"psnr_db_bicubic": round(psnr_db(Upsample("bicubic")(thumbnails), images), 2),
                "psnr_db_bilinear": round(psnr_db(Upsample("bilinear")(thumbnails), images), 2)}
     for name, lvl in (("", level), ("_at_level_0", 0)):
-        decoder = SuperResolution(loaded.model, loaded.schedule, augmentation_level=lvl)
+        decoder = SuperResolution(model, schedule, augmentation_level=lvl)
         results[f"psnr_db{name}"] = round(psnr_db(decoder(thumbnails, seed=seed, progress=progress), images), 2)
     return results | {"augmentation_level": level, "num_images": num_samples, "seed": seed}

@@ -7,10 +7,11 @@ from dataclasses import asdict, fields
 
 import torch
 
-from .autoencoder import Autoencoder, AutoencoderConfig, DiagonalGaussian
+from .autoencoder import Autoencoder, AutoencoderConfig, DiagonalGaussian, autoencoder_loss
 from .blocks import keep_attention_maps, sinusoidal_embedding
 from .classifier import Classifier, ClassifierConfig
-from .contrastive import ContrastiveConfig, ContrastiveTextImage, contrastive_loss
+from .contrastive import (ContrastiveConfig, ContrastiveTextImage, contrastive_loss, contrastive_objective,
+                          contrastive_objective_with_contradictions)
 from .mlp import MLPConfig, MLPDenoiser
 from .reader import SceneReader, SceneReaderConfig
 from .text import TextConditionedUNet, TextEncoder, TextUNetConfig, Tokenizer

@@ -120,3 +120,26 @@ class Autoencoder(nn.Module):
         """(reconstruction, posterior): x -> q(z | x) -> z ~ q -> x_hat."""
         posterior = self.encode(x)
         return self.decode(posterior.sample(generator)), posterior
+
+
+KL_WEIGHT = 1e-4  # the KL term, per latent element, against L1 per pixel
+
+
+def autoencoder_loss(model, batch, generator):
+    """The autoencoder's objective: reconstruct the image through a noisy latent, plus a small KL.
+
+    The KL term is measured per latent element and the reconstruction per pixel, so KL_WEIGHT
+    says how many units of L1 one nat of KL per element is worth.
+    """
+    x = batch["images"]
+    # 1. encode: q(z | x) = N(mean, diag(std^2))
+    posterior = model.encode(x)
+    # 2. sample z = mean + std * eps   (the reparameterisation trick)
+    z = posterior.sample(generator)
+    # 3. decode: x_hat = D(z)
+    x_hat = model.decode(z)
+    # 4. reconstruction error, mean |x - x_hat| (L1 keeps edges sharper than the squared error)
+    reconstruction = (x - x_hat).abs().mean()
+    # 5. KL(q(z | x) || N(0, I)) per latent element: keeps the latents' scale in check
+    kl = posterior.kl().mean() / z[0].numel()
+    return reconstruction + KL_WEIGHT * kl

@@ -107,3 +107,36 @@ def contrastive_loss(logits: torch.Tensor, text: torch.Tensor | None = None,
     if negatives is not None:  # image i chooses among the B captions and its K wrong ones (target 0)
         rows, row_targets = torch.cat([logits, negatives], 1), F.pad(targets, (0, negatives.shape[1]))
     return 0.5 * (F.cross_entropy(rows, row_targets) + F.cross_entropy(logits.T, targets))
+
+
+# the weight of the two-way term of the objective with hard negatives (own caption or its contradiction)
+HARD_NEGATIVE_WEIGHT = 2.0
+
+
+def contrastive_objective(model, batch, generator):
+    """CLIP's loss on a batch of caption-image pairs (``contrastive_loss``); repeated captions are shared matches."""
+    return contrastive_loss(model(batch["images"], batch["text"]), batch["text"])
+
+
+def contrastive_objective_with_contradictions(model, batch, generator):
+    """CLIP's loss where each image must also reject its own caption with
+    one claim made false (``data.scenes.contradiction``, in ``batch["contradiction"]``): hard negatives,
+    as in NegCLIP. Random captions in a batch almost never differ from the
+    right one only in a relation, so plain CLIP has no reason to learn
+    relations. One wrong caption among B + 1 choices weighs little in
+    CLIP's loss, so the two-way choice, own caption or its contradiction,
+    is added on its own."""
+    images = model.encode_image(batch["images"])
+    captions = model.encode_text(batch["text"])
+    wrong = model.encode_text(batch["contradiction"])
+    logits = model.scale() * images @ captions.T  # (B, B), as CLIP
+    # image i against its wrong caption; where none could be made
+    # (contradicts is False), a logit that is never chosen
+    made = batch["contradicts"]
+    negatives = model.scale() * (images * wrong).sum(-1)
+    negatives = torch.where(made, negatives, -1e4)
+    clip = contrastive_loss(logits, batch["text"], negatives[:, None])
+    # -log p(own | own, wrong) = softplus(wrong - own), images with one
+    two_way = F.softplus(negatives - logits.diagonal())[made]
+    two_way = HARD_NEGATIVE_WEIGHT * two_way.sum() / made.sum().clamp(min=1)
+    return clip + two_way

@@ -1,0 +1,85 @@
+"""A recipe made into a ``train.Trainer``: everything random seeded from the recipe's seed, optionally started from
+an earlier run's weights."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from ..checkpoints import describe, read_card
+from ..nn import model_for_config
+from ..train import Trainer
+from .recipe import Recipe
+
+
+def build_model(recipe: Recipe, seed: int | None = None):
+    """The recipe's untrained model; its initial weights are fixed by ``seed`` (default: the recipe's)."""
+    torch.manual_seed(recipe.train_config.seed if seed is None else seed)
+    return model_for_config(recipe.model_config)
+
+
+def make_trainer(recipe: Recipe, checkpoint_path=None, resume: bool = False, device=None,
+                 steps: int | None = None, data=None, micro_batches: int | None = None,
+                 data_workers: int | None = None, compile: bool = False, seed: int | None = None,
+                 init_from=None) -> Trainer:
+    """A Trainer set up exactly as the recipe says (``steps``, ``micro_batches``, ``data_workers`` and ``seed``
+    override the recipe's; ``compile`` runs the network through ``torch.compile``). ``init_from``, a checkpoint
+    file of the same recipe, starts the run from its weights instead of random ones (``initialise_from``).
+
+    Everything random is seeded here from the recipe's seed, in this order: the model's
+    initial weights, the training data (when the recipe draws it), then the trainer's own
+    generator (batches, steps t, noise) and the global RNG (dropout).
+    """
+    if recipe.model_config is None:
+        raise ValueError(f"recipe {recipe.name!r} is a pipeline of shipped models ({recipe.description}); "
+                         "there is nothing to train")
+    config = recipe.train_config if steps is None else replace(recipe.train_config, steps=steps)
+    if micro_batches is not None:
+        config = replace(config, micro_batches=micro_batches)
+    if data_workers is not None:
+        config = replace(config, data_workers=data_workers)
+    if seed is not None:
+        config = replace(config, seed=seed)
+    if config.steps < 0:
+        raise ValueError(f"steps must be 0 or more, got {config.steps}")
+    model = build_model(recipe, config.seed)
+    prepared = recipe.prepare(model) if recipe.prepare else {}
+    metadata = {"recipe": recipe.name}
+    if init_from is not None:
+        metadata["initialised_from"] = initialise_from(model, init_from, prepared.get("requires", []))
+    return Trainer(model, recipe.loss, recipe.data(model, config.seed) if data is None else data, config,
+                   checkpoint_path=checkpoint_path, resume=resume, device=device, compile=compile,
+                   header=describe(model, recipe.schedule, metadata=metadata, **prepared))
+
+
+def initialise_from(model, path, requires=()) -> dict:
+    """Copy the weights of the checkpoint at ``path`` (exported or a training checkpoint: its EMA weights; float16
+    files load as float32) into ``model``, and say where they came from. This starts a new run from an earlier
+    one's weights: the optimiser's moments, the learning-rate warm-up and the data stream start afresh, so it is
+    not the run continued (``resume`` is), and a recipe's card then names the file it started from. The
+    checkpoint must hold the same model, trained with the same modules (``requires``)."""
+    from ..checkpoints import check_same_model, load_checkpoint
+
+    path = Path(path)
+    payload = load_checkpoint(path)
+    check_same_model(payload, model, path)
+    wanted = {r["name"]: r["fingerprint"] for r in requires}
+    saved = {r["name"]: r["fingerprint"] for r in payload.get("requires", [])}
+    if saved != wanted:
+        raise ValueError(f"{path} was trained with other modules ({saved or 'none'}) than this run reads "
+                         f"({wanted or 'none'}): its weights would mean something else here. Start from a checkpoint "
+                         "trained with the same text encoder and autoencoder")
+    model.load_state_dict(payload["ema"] if "ema" in payload else payload["model"])
+    card = read_card(path)  # its card, when it has one: how it was trained
+    return {"file": path.name, "fingerprint": payload["fingerprint"], "steps": payload.get("step"),
+            **{key: card.get(key) for key in ("command", "hardware", "wall_time_s")},
+            "earlier": payload.get("metadata", {}).get("initialised_from")}
+
+
+def steps_in_all(metadata: dict, steps: int) -> int:
+    """The training steps behind a model: ``steps`` of its own run and those of each run it was initialised from."""
+    started = metadata.get("initialised_from")
+    while started:
+        steps += started["steps"] or 0
+        started = started.get("earlier")
+    return steps
