@@ -124,7 +124,7 @@ def time_notebook_plain(path: Path, budget: str, timeout: float, log_dir: Path |
 def hardware_name(budget: str) -> str:
     import torch
 
-    from ddpm_from_scratch.cli import cpu_model
+    from ddpm_from_scratch.budget import cpu_model
 
     if budget == "gpu" and torch.cuda.is_available():
         return f"{torch.cuda.get_device_name(0)} GPU, {os.cpu_count()} CPU cores"

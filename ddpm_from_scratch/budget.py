@@ -12,6 +12,7 @@ Unset, it is ``gpu`` when CUDA is available and ``cpu`` otherwise. Notebooks ask
 
 import json
 import os
+import platform
 from pathlib import Path
 
 import torch
@@ -100,3 +101,23 @@ def progress_bar(iterable=None, enabled: bool = True, **kwargs):
     from tqdm.auto import tqdm
 
     return tqdm(iterable, **kwargs)
+
+
+def cpu_model() -> str:
+    """The CPU's model name ("AMD EPYC 9B14", "Intel(R) Xeon(R) Processor"), else its architecture: CPU kernels
+    differ by model, so bit-for-bit reproduction holds on one model, not across them."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def hardware(device) -> str:
+    """What a card says ran it: the GPU's name, or the CPU's model and the threads torch uses."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{cpu_model()} CPU, {torch.get_num_threads()} threads"

@@ -11,7 +11,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import shlex
 import sys
 import time
@@ -20,33 +19,15 @@ from pathlib import Path
 import torch
 
 from . import diffusion, pipeline, pretrained, train
-from .budget import default_device, device_present
-from .checkpoints import CheckpointError, load_checkpoint, read_card, replace_atomically, write_card
+from .budget import default_device, device_present, hardware
+from .checkpoints import CheckpointError, load_checkpoint, make_card, read_card, replace_atomically, write_card
 from .nn import VAE
-from .recipes import FOLDER_RECIPES, RECIPES, ROUTES, folder_run, get_recipe, make_trainer, on_folder, steps_in_all
+from .recipes import FOLDER_RECIPES, RECIPES, ROUTES, folder_run, get_recipe, make_trainer, on_folder
 from .train import RunLockedError
 
 
 class UsageError(Exception):
     """A mistake on the command line: printed as one line, exit status 2."""
-
-
-def cpu_model() -> str:
-    """The CPU's model name ("AMD EPYC 9B14", "Intel(R) Xeon(R) Processor"), else its architecture: CPU kernels
-    differ by model, so bit-for-bit reproduction holds on one model, not across them."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _hardware(device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{cpu_model()} CPU, {torch.get_num_threads()} threads"
 
 
 def _device(args) -> torch.device:
@@ -181,40 +162,8 @@ def _train(args, recipe, device, rank: int, world_size: int) -> None:
     if rank != 0:
         return
     started = trainer.header["metadata"].get("initialised_from")  # the run began from these weights (--init-from)
-    card = {
-        "name": recipe.name,
-        "recipe": recipe.name,
-        "command": ", then ".join(commands),
-        **({"interrupted_at_steps": trainer.interrupted_at} if trainer.interrupted_at else {}),  # then resumed
-        "seed": trainer.config.seed,
-        "steps": trainer.step,
-        **({"initialised_from": started, "steps_in_all": steps_in_all(trainer.header["metadata"], trainer.step)}
-           if started else {}),
-        "batch_size": trainer.config.batch_size,
-        "global_batch_size": trainer.config.batch_size,  # over all processes: each draws batch_size / world_size
-        "micro_batches": trainer.config.micro_batches,
-        "data_workers": trainer.config.data_workers,
-        "world_size": world_size,
-        "wall_time_s": round(trainer.wall_time, 1),
-        "hardware": _hardware(device) + (f" (x {world_size})" if world_size > 1 else ""),
-        "threads": torch.get_num_threads(),
-        "precision": "bf16 autocast" if device.type == "cuda" and trainer.config.bf16 else "float32",
-        "torch": torch.__version__,
-        "reproducibility": (f"the command reproduces these weights bit for bit on this CPU model with torch "
-                            f"{torch.__version__} and {torch.get_num_threads()} thread(s); another CPU model, thread "
-                            "count, device or torch version sums in another order and gives other weights of the same "
-                            "quality"
-                            if device.type == "cpu" else
-                            f"trained on {device.type}, whose kernels may sum in a different order from run to run: "
-                            "a rerun gives weights of the same quality, not the same bits"),
-        "parameters": sum(p.numel() for p in trainer.model.parameters()),
-        "weights_stored_as": "float16" if args.half else "float32",
-        "final_loss_avg_last_100": sum(trainer.losses[-100:]) / max(len(trainer.losses[-100:]), 1),
-        "description": recipe.description,
-    }
-    if args.data:
-        card["data"] = str(Path(args.data).resolve())
-    card |= recipe.sampling or {}  # how generate and evaluate sample from it by default
+    card = make_card(trainer, recipe, ", then ".join(commands), world_size, half=args.half,
+                     data=str(Path(args.data).resolve()) if args.data else None)
     measured = recipe.measure(trainer.ema) if recipe.measure else {}  # e.g. the autoencoder's scale factor
     card |= measured
     exported = out / f"{recipe.name}.pt"
@@ -332,7 +281,7 @@ def cmd_evaluate(args) -> None:
         card = read_card(path)
         card["metrics"] = {k: v for k, v in results.items() if k != "checkpoint"}
         card["metrics_command"] = "python -m ddpm_from_scratch " + " ".join(shlex.quote(a) for a in args.argv)
-        card["metrics_hardware"] = _hardware(device)
+        card["metrics_hardware"] = hardware(device)
         write_card(card, path.with_suffix(".json"))
     print(json.dumps(results))
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from ddpm_from_scratch.cli import cpu_model  # noqa: E402
+from ddpm_from_scratch.budget import cpu_model  # noqa: E402
 from ddpm_from_scratch.checkpoints import write_card  # noqa: E402
 
 CARDS = ROOT / "ddpm_from_scratch" / "checkpoints"

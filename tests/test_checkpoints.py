@@ -191,3 +191,17 @@ def test_the_modules_a_model_requires_are_found_by_their_role():
     assert required(named, "autoencoder") == "my_codec" and required(named, "text encoder") == "words"
     with pytest.raises(ValueError, match="unknown role 'decoder'"):
         requirement("x", {"fingerprint": "g"}, "decoder")
+
+
+def test_a_model_trained_in_python_gets_the_card_train_writes():
+    from ddpm_from_scratch import recipes
+    from ddpm_from_scratch.checkpoints import make_card
+
+    recipe = recipes.get_recipe("moons")
+    trainer = recipes.make_trainer(recipe, steps=3, device="cpu").fit(progress=False)
+    card = make_card(trainer, recipe)
+    assert card["recipe"] == "moons" and card["steps"] == 3 and card["seed"] == recipe.train_config.seed
+    assert card["command"].startswith("trained in Python") and "CPU" in card["hardware"]
+    assert card["parameters"] == sum(p.numel() for p in trainer.model.parameters())
+    assert card["final_loss_avg_last_100"] == pytest.approx(sum(trainer.losses) / len(trainer.losses))
+    assert "initialised_from" not in card and "data" not in card

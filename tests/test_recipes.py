@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ddpm_from_scratch import cli, diffusion, recipes, train
+from ddpm_from_scratch import budget, cli, diffusion, recipes, train
 from ddpm_from_scratch.nn import UNet, UNetConfig
 from ddpm_from_scratch.schedules import NoiseSchedule
 
@@ -214,7 +214,7 @@ def test_the_shipped_32px_judge_s_recipe_reproduces_its_first_200_steps_bit_for_
     finally:
         torch.set_num_threads(threads)
     assert card["seed"] == recipes.get_recipe("shapes32_classifier").train_config.seed
-    cpu = cli.cpu_model()
+    cpu = budget.cpu_model()
     expected = [bits for model, bits in SHAPES32_CLASSIFIER_STEP_200.items() if cpu.startswith(model)]
     if not expected:
         pytest.skip(f"no fingerprint recorded for this CPU model ({cpu}); "

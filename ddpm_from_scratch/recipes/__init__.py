@@ -35,7 +35,7 @@ from .parts import (AUGMENTATION_LEVELS, CAPSTONE_GENERATOR, CAPSTONE_GENERATOR_
                     scene_reading_loss, scenes_for_autoencoder, text_encoder_and_autoencoder, thumbnail_pairs,
                     toy_points, train_digits, vae_loss)
 from .recipe import Recipe
-from .training import build_model, initialise_from, make_trainer, steps_in_all
+from .training import build_model, initialise_from, make_trainer
 
 
 def capstone_generator(name: str, description: str, text_encoder: str, autoencoder: str, **settings) -> Recipe:

@@ -74,12 +74,3 @@ def initialise_from(model, path, requires=()) -> dict:
     return {"file": path.name, "fingerprint": payload["fingerprint"], "steps": payload.get("step"),
             **{key: card.get(key) for key in ("command", "hardware", "wall_time_s")},
             "earlier": payload.get("metadata", {}).get("initialised_from")}
-
-
-def steps_in_all(metadata: dict, steps: int) -> int:
-    """The training steps behind a model: ``steps`` of its own run and those of each run it was initialised from."""
-    started = metadata.get("initialised_from")
-    while started:
-        steps += started["steps"] or 0
-        started = started.get("earlier")
-    return steps
