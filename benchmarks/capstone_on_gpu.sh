@@ -17,7 +17,7 @@
 #   DRY=1 MAX_STEPS=1000 TRAIN_S=90 bash benchmarks/capstone_on_gpu.sh    # ... stopped by the clock (Ctrl-C)
 # INIT_FROM=FILE starts the run from that checkpoint's weights (`train --init-from FILE --seed SEED_NUMBER`, 2 by
 # default: other scenes than the earlier runs drew) instead of random ones: a lease can then train the shipped
-# generator further, the card naming the file it began from and counting steps_in_all.
+# generator further, the card listing the runs behind that file, then this one (`runs`).
 #   INIT_FROM=ddpm_from_scratch/checkpoints/scenes64_latent.pt bash benchmarks/capstone_on_gpu.sh
 set -uo pipefail
 OUT=${OUT:-/tmp/capstone_on_gpu}

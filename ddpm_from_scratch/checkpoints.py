@@ -99,55 +99,30 @@ def required(header: dict, role: str) -> str | None:
     return names[0] if names else None
 
 
-def steps_in_all(metadata: dict, steps: int) -> int:
-    """The training steps behind a model: ``steps`` of its own run and those of each run it was initialised from."""
-    started = metadata.get("initialised_from")
-    while started:
-        steps += started["steps"] or 0
-        started = started.get("earlier")
-    return steps
-
-
-def make_card(trainer, recipe, command: str | None = None, world_size: int = 1, half: bool = False,
-              data: str | None = None) -> dict:
-    """The card of the weights a ``train.Trainer`` made from ``recipe`` (``recipes.Recipe``): the ``command`` that
-    ran it (None: trained in a notebook), seed, steps, batch, hardware, wall time, precision, how far the run
-    reproduces, the last losses, and the recipe's sampling settings; ``train`` writes it beside the exported
-    weights, and a notebook can too (``write_card(make_card(trainer, recipe), path)``)."""
-    from .budget import hardware
-
-    device, config = trainer.device, trainer.config
-    started = trainer.header.get("metadata", {}).get("initialised_from")  # the run began from these weights
+def make_card(trainer, recipe, data: str | None = None, half: bool = False) -> dict:
+    """The card of the weights a ``train.Trainer`` made from ``recipe`` (``recipes.Recipe``): every run behind them
+    (``runs``: one record per ``Trainer.fit``, those of the weights it started from first, each with its command,
+    seed, steps, hardware and seconds), the steps and seconds in all, the batch, the last losses and the recipe's
+    sampling settings. ``train`` writes it beside the exported weights (``half``: stored as float16; ``data``: the
+    folder it learned from), and a notebook can too (``write_card(make_card(trainer, recipe), path)``)."""
+    config = trainer.config
+    runs = trainer.header.get("metadata", {}).get("runs", [])
+    started = trainer.header.get("metadata", {}).get("initialised_from")  # {file, fingerprint, steps behind it}
     return {
         "name": recipe.name,
         "recipe": recipe.name,
-        "command": command or "trained in Python (recipes.make_trainer, then Trainer.fit)",
-        **({"interrupted_at_steps": trainer.interrupted_at} if trainer.interrupted_at else {}),  # then resumed
-        "seed": config.seed,
-        "steps": trainer.step,
-        **({"initialised_from": started, "steps_in_all": steps_in_all(trainer.header["metadata"], trainer.step)}
-           if started else {}),
+        "description": recipe.description,
+        "steps": trainer.step + (started["steps"] if started else 0),  # in all, the runs it started from included
+        "wall_time_s": round(sum(run["wall_time_s"] for run in runs), 1),
+        "runs": [run | {"wall_time_s": round(run["wall_time_s"], 1)} for run in runs],
         "batch_size": config.batch_size,
         "global_batch_size": config.batch_size,  # over all processes: each draws batch_size / world_size
         "micro_batches": config.micro_batches,
         "data_workers": config.data_workers,
-        "world_size": world_size,
-        "wall_time_s": round(trainer.wall_time, 1),
-        "hardware": hardware(device) + (f" (x {world_size})" if world_size > 1 else ""),
-        "threads": torch.get_num_threads(),
-        "precision": "bf16 autocast" if device.type == "cuda" and config.bf16 else "float32",
-        "torch": torch.__version__,
-        "reproducibility": (f"the command reproduces these weights bit for bit on this CPU model with torch "
-                            f"{torch.__version__} and {torch.get_num_threads()} thread(s); another CPU model, thread "
-                            "count, device or torch version sums in another order and gives other weights of the same "
-                            "quality"
-                            if device.type == "cpu" else
-                            f"trained on {device.type}, whose kernels may sum in a different order from run to run: "
-                            "a rerun gives weights of the same quality, not the same bits"),
+        "world_size": trainer.world_size,
         "parameters": sum(p.numel() for p in trainer.model.parameters()),
         "weights_stored_as": "float16" if half else "float32",
         "final_loss_avg_last_100": sum(trainer.losses[-100:]) / max(len(trainer.losses[-100:]), 1),
-        "description": recipe.description,
         **({"data": data} if data else {}),
         **(recipe.sampling or {}),  # how generate and evaluate sample from it by default
     }

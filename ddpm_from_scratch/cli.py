@@ -148,8 +148,6 @@ def _train(args, recipe, device, rank: int, world_size: int) -> None:
         raise UsageError(str(error)) from None
     command = ("torchrun --nproc_per_node=" + str(world_size) + " -m ddpm_from_scratch " if world_size > 1
                else "python -m ddpm_from_scratch ") + " ".join(shlex.quote(a) for a in args.argv)
-    commands = trainer.header["metadata"].setdefault("commands", [])  # each that trained this run (--resume adds one)
-    commands.append(command)
     say = print if rank == 0 else (lambda *_: None)  # one process speaks and writes
     if args.micro_batches is None and micro_batches != planned.micro_batches:
         say(f"{world_size} processes draw the global batch of {planned.batch_size} as {micro_batches} micro-batches of "
@@ -158,31 +156,21 @@ def _train(args, recipe, device, rank: int, world_size: int) -> None:
     processes = f" x {world_size} processes" if world_size > 1 else ""
     say(f"training recipe {recipe.name!r} ({recipe.description}) on {device}{processes}, "
         f"from step {trainer.step} to {trainer.config.steps}; checkpoints in {checkpoint}")
-    trainer.fit(progress=not args.quiet)
+    trainer.fit(progress=not args.quiet, command=command)
     if rank != 0:
         return
-    started = trainer.header["metadata"].get("initialised_from")  # the run began from these weights (--init-from)
-    card = make_card(trainer, recipe, ", then ".join(commands), world_size, half=args.half,
-                     data=str(Path(args.data).resolve()) if args.data else None)
+    card = make_card(trainer, recipe, data=str(Path(args.data).resolve()) if args.data else None, half=args.half)
     measured = recipe.measure(trainer.ema) if recipe.measure else {}  # e.g. the autoencoder's scale factor
-    card |= measured
-    exported = out / f"{recipe.name}.pt"
-    # what this run exported before, if it did: the shipped weights may be those (a run resumed, then shipped again)
-    exported_before = load_checkpoint(exported)["fingerprint"] if args.ship and started and exported.exists() else None
+    exported, card_path = out / f"{recipe.name}.pt", out / f"{recipe.name}.json"
     trainer.export(exported, measured, half=args.half)
-    write_card(card, out / f"{recipe.name}.json")
-    print(f"exported EMA weights to {exported} with card {out / (recipe.name + '.json')}")
-    if args.ship:
+    write_card(card | measured, card_path)
+    print(f"exported EMA weights to {exported} with card {card_path}")
+    if args.ship:  # each file is written whole beside its place, then renamed over it: a crash leaves no half file
         import shutil
 
-        shipped = pretrained.CHECKPOINT_DIR / f"{recipe.name}.pt"
-        weights = load_checkpoint(shipped)["fingerprint"] if started and shipped.exists() else None
-        if weights is not None and weights in (started["fingerprint"], exported_before):  # trained further: all runs
-            card = pretrained.card_of_continued_run(pretrained.card(recipe.name), card, weights,
-                                                    resumed=weights == exported_before)
-        # each file is written whole beside its place, then renamed over it: a crash leaves no half file
+        shipped = pretrained.CHECKPOINT_DIR / exported.name
         replace_atomically(shipped, lambda tmp: shutil.copyfile(exported, tmp))
-        write_card(card, shipped.with_suffix(".json"))
+        replace_atomically(shipped.with_suffix(".json"), lambda tmp: shutil.copyfile(card_path, tmp))
         print(f"copied into {pretrained.CHECKPOINT_DIR}; run `evaluate --recipe {recipe.name} --write-card` next")
 
 
@@ -410,11 +398,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seed of the initial weights, the data and the noise (default: the recipe's)")
     p.add_argument("--init-from", metavar="FILE",
                    help="start from this checkpoint's weights (the same recipe's, e.g. a shipped one) instead of random "
-                        "ones; a new run with a fresh optimiser, not the old run resumed; the card names the file")
+                        "ones; a new run with a fresh optimiser, not the old run resumed; the card lists the runs "
+                        "behind those weights, then this one's")
     p.add_argument("--out", help="output directory (default: runs/RECIPE)")
-    p.add_argument("--ship", action="store_true", help="copy the exported weights and card into the package; a run that "
-                   "began (--init-from) from the shipped weights, or shipped before and went on (--resume), gets a "
-                   "card listing every run behind them")
+    p.add_argument("--ship", action="store_true", help="copy the exported weights and their card into the package, "
+                   "over the shipped ones (git keeps the old card and its metrics); measure them with evaluate "
+                   "--write-card next")
     p.add_argument("--half", action="store_true",
                    help="store the exported weights in float16 (half the size; they load as float32)")
     p.add_argument("--micro-batches", type=positive, default=None,

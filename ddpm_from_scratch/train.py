@@ -57,7 +57,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .budget import default_device, progress_bar
+from .budget import default_device, hardware, progress_bar
 from .checkpoints import CheckpointError, check_same_model, describe, load_checkpoint, save_checkpoint
 
 
@@ -285,7 +285,6 @@ class Trainer:
         self.losses: list[float] = []
         self._pending_losses: list[torch.Tensor] = []  # losses still on the device, read by _read_losses()
         self.wall_time = 0.0  # seconds spent in fit(), summed over resumed runs
-        self.interrupted_at: list[int] = []  # the steps where Ctrl-C (or timeout -s INT) stopped fit(); the card says so
         self._rng_at_step_start = None
         if resume and self.checkpoint_path is not None and self.checkpoint_path.exists():
             self.load_state(self.checkpoint_path)
@@ -300,7 +299,6 @@ class Trainer:
             "step": self.step,
             "losses": list(self.losses),
             "wall_time": self.wall_time,
-            "interrupted_at": list(self.interrupted_at),
             "generator_state": self.generator.get_state(),
             "torch_rng_state": torch.get_rng_state(),
             "train_config": asdict(self.config),
@@ -332,13 +330,12 @@ class Trainer:
                              f"same seed (train --seed {saved['seed']} --resume)")
         self.model.load_state_dict(payload["model"])
         self.ema.load_state_dict(payload["ema"])
-        # where the run began (recipes.initialise_from) is the checkpoint's to say, whatever the resuming call passed
+        # where the run began and the fits behind it (``runs``) are the checkpoint's to say, whatever the call passed
         self.header = {**self.header, "metadata": {**self.header.get("metadata", {}), **payload.get("metadata", {})}}
         self.optimizer.load_state_dict(payload["optimizer"])
         self.step = payload["step"]
         self.losses = list(payload.get("losses", []))
         self.wall_time = payload.get("wall_time", 0.0)
-        self.interrupted_at = list(payload.get("interrupted_at", []))
         self.generator.set_state(payload["generator_state"].cpu())
         torch.set_rng_state(payload["torch_rng_state"].cpu())
         saved_streams = saved.get("micro_batches", 1) > 1 or saved.get("data_workers", 0) > 0
@@ -463,15 +460,42 @@ class Trainer:
             self.losses.append(value)
 
     # --- the loop ------------------------------------------------------------------------
-    def fit(self, steps: int | None = None, progress: bool = True) -> "Trainer":
+    def fit(self, steps: int | None = None, progress: bool = True, command: str | None = None) -> "Trainer":
         """Train until ``steps`` total steps (default: config.steps), checkpointing on the way.
 
-        Ctrl-C (KeyboardInterrupt) writes a checkpoint before stopping, so ``resume`` loses nothing.
+        Each call that trains appends one record to the header's ``runs`` (``new_run``), kept up to date at every
+        checkpoint; ``command`` is the command line that called it (None: called from Python). Ctrl-C
+        (KeyboardInterrupt) writes a checkpoint before stopping, so ``resume`` loses nothing.
         """
         total = self.config.steps if steps is None else steps
         writes = self.checkpoint_path is not None and self.rank == 0
         with run_lock(self.checkpoint_path) if writes else _no_lock():
-            return self._fit(total, progress and self.rank == 0)
+            return self._fit(total, progress and self.rank == 0, command)
+
+    def new_run(self, command: str | None = None) -> dict:
+        """The record of one fit, appended to the header's ``runs``: the weights (or step) it began from, the command,
+        seed, hardware, precision and torch that reproduce it, and the steps and seconds it trained (``_fit`` counts
+        them). A model's card lists these records, the runs of the weights it started from first."""
+        metadata = self.header.setdefault("metadata", {})
+        started = metadata.get("initialised_from")  # recipes.initialise_from: {file, fingerprint, steps}
+        cpu = self.device.type == "cpu"
+        record = {
+            "began": (f"resumed at step {self.step:,}" if self.step else
+                      f"from the weights {started['fingerprint']} ({started['file']})" if started else
+                      "from random weights"),
+            "command": command or "Trainer.fit, called from Python",
+            "seed": self.config.seed,
+            "steps": 0,
+            "wall_time_s": 0.0,
+            "hardware": hardware(self.device) + (f" (x {self.world_size})" if self.world_size > 1 else ""),
+            "threads": torch.get_num_threads(),
+            "precision": "bf16 autocast" if self.device.type == "cuda" and self.config.bf16 else "float32",
+            "torch": str(torch.__version__),  # a str subclass, which the safe loader would refuse
+            "reproduces": ("bit for bit on this CPU model with this torch and thread count" if cpu else
+                           "weights of the same quality, not the same bits (GPU kernels may sum in another order)"),
+        }
+        metadata.setdefault("runs", []).append(record)
+        return record
 
     @contextmanager
     def data_ahead(self):
@@ -492,9 +516,20 @@ class Trainer:
         finally:
             self._ahead = None  # the workers stop with their iterator
 
-    def _fit(self, total: int, progress: bool) -> "Trainer":
+    def _fit(self, total: int, progress: bool, command: str | None) -> "Trainer":
+        if self.step >= total:  # nothing to train: no run to record
+            return self
+        run, first_step = self.new_run(command), self.step
         bar = progress_bar(None, progress, total=total, initial=self.step, desc="training", leave=False)
         start = time.perf_counter()
+
+        def clock() -> None:  # the seconds since the last call into wall_time, and this fit's steps and seconds
+            nonlocal start
+            seconds, start = time.perf_counter() - start, time.perf_counter()
+            self.wall_time += seconds
+            run["wall_time_s"] = round(run["wall_time_s"] + seconds, 3)
+            run["steps"] = self.step - first_step
+
         try:
             with self.data_ahead():
                 while self.step < total:
@@ -504,17 +539,16 @@ class Trainer:
                         self._read_losses()
                         bar.set_postfix(loss=f"{sum(self.losses[-25:]) / len(self.losses[-25:]):.4f}")
                     if self.checkpoint_path and self.step % self.config.checkpoint_every == 0:
-                        self.wall_time += time.perf_counter() - start
-                        start = time.perf_counter()
+                        clock()
                         self.save()
         except KeyboardInterrupt:
             if self._rng_at_step_start is not None:  # the unfinished step will be redone
                 self.generator.set_state(self._rng_at_step_start[0])
                 torch.set_rng_state(self._rng_at_step_start[1])
             self._read_losses(collective=False)  # the other processes may be stopped anywhere: no collective now
-            self.interrupted_at.append(self.step)
+            clock()
+            run["interrupted"] = True  # a later fit with resume goes on from here
             if self.checkpoint_path:
-                self.wall_time += time.perf_counter() - start
                 self.save(collective=False)
                 print(f"interrupted at step {self.step}; checkpoint saved to {self.checkpoint_path}. "
                       "Run again with resume to continue.")
@@ -522,7 +556,7 @@ class Trainer:
         finally:
             bar.close()
         self._read_losses()
-        self.wall_time += time.perf_counter() - start
+        clock()
         if self.checkpoint_path:
             self.save()
         return self

@@ -82,8 +82,8 @@ def test_no_visible_cell_only_formats_figures_into_a_table_or_a_sentence():
 
 
 # What a chapter never shows: how and where our models were trained. Those records live on the model cards page.
-RUN_HISTORY_KEYS = ["hardware", "wall_time_s", "training_chunks", "earlier_weights", "gpu_check", "fingerprint",
-                    "command", "not_shipped", "steps_in_all", "initialised_from", "interrupted_at_steps"]
+RUN_HISTORY_KEYS = ["hardware", "wall_time_s", "runs", "gpu_check", "fingerprint", "command", "not_shipped",
+                    "initialised_from", "metrics_command"]
 RUN_HISTORY_WORDS = re.compile(r"\b(H200|H100|2-core|a lease|working session|our runs?)\b")
 
 

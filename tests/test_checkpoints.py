@@ -200,8 +200,10 @@ def test_a_model_trained_in_python_gets_the_card_train_writes():
     recipe = recipes.get_recipe("moons")
     trainer = recipes.make_trainer(recipe, steps=3, device="cpu").fit(progress=False)
     card = make_card(trainer, recipe)
-    assert card["recipe"] == "moons" and card["steps"] == 3 and card["seed"] == recipe.train_config.seed
-    assert card["command"].startswith("trained in Python") and "CPU" in card["hardware"]
+    (run,) = card["runs"]  # one fit, from random weights
+    assert card["recipe"] == "moons" and card["steps"] == run["steps"] == 3 and run["seed"] == recipe.train_config.seed
+    assert run["began"] == "from random weights" and run["command"].startswith("Trainer.fit, called from Python")
+    assert "CPU" in run["hardware"] and card["wall_time_s"] == run["wall_time_s"] == round(trainer.wall_time, 1)
     assert card["parameters"] == sum(p.numel() for p in trainer.model.parameters())
     assert card["final_loss_avg_last_100"] == pytest.approx(sum(trainer.losses) / len(trainer.losses))
     assert "initialised_from" not in card and "data" not in card

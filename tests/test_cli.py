@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from ddpm_from_scratch import cli, pretrained
+from ddpm_from_scratch.checkpoints import load_checkpoint
 from ddpm_from_scratch.recipes import RECIPES
 
 
@@ -33,7 +34,7 @@ def test_train_resume_and_sample_a_toy_recipe(tmp_path, capsys):
     cli.main(["train", "--recipe", "moons", "--steps", "20", "--out", str(out), "--quiet", "--device", "cpu"])
     assert (out / "checkpoint.pt").exists() and (out / "moons.pt").exists()
     card = json.loads((out / "moons.json").read_text())
-    assert card["steps"] == 20 and card["seed"] == RECIPES["moons"].train_config.seed
+    assert card["steps"] == 20 and card["runs"][0]["seed"] == RECIPES["moons"].train_config.seed
     with pytest.raises(SystemExit) as exit_info:  # refuses to overwrite a run silently
         cli.main(["train", "--recipe", "moons", "--steps", "30", "--out", str(out), "--quiet"])
     assert exit_info.value.code == 2 and "--resume" in capsys.readouterr().err
@@ -48,26 +49,40 @@ def test_train_resume_and_sample_a_toy_recipe(tmp_path, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_a_run_started_from_another_runs_weights_names_them_and_counts_their_steps(tmp_path, capsys):
+def test_a_card_lists_every_run_behind_its_weights_one_record_a_fit(tmp_path, capsys):
     first, second = tmp_path / "first", tmp_path / "second"
     cli.main(["train", "--recipe", "moons", "--steps", "6", "--out", str(first), "--quiet", "--device", "cpu",
               "--half"])
     cli.main(["train", "--recipe", "moons", "--steps", "2", "--out", str(second), "--quiet", "--device", "cpu",
               "--init-from", str(first / "moons.pt"), "--seed", "1"])
     card = json.loads((second / "moons.json").read_text())
-    assert card["seed"] == 1 and card["steps"] == 2 and card["steps_in_all"] == 8
-    assert card["initialised_from"]["file"] == "moons.pt" and card["initialised_from"]["steps"] == 6
-    assert card["initialised_from"]["command"].startswith("python -m ddpm_from_scratch train --recipe moons")
+    fingerprint = load_checkpoint(first / "moons.pt")["fingerprint"]
+    assert [(run["steps"], run["seed"]) for run in card["runs"]] == [(6, 0), (2, 1)] and card["steps"] == 8
+    assert card["runs"][0]["began"] == "from random weights" and "--half" in card["runs"][0]["command"]
+    assert card["runs"][1]["began"] == f"from the weights {fingerprint} (moons.pt)"
     with pytest.raises(SystemExit) as exit_info:  # resumed with another seed: other batches than the run's
         cli.main(["train", "--recipe", "moons", "--steps", "5", "--out", str(second), "--quiet", "--resume"])
     assert exit_info.value.code == 2 and "train --seed 1 --resume" in capsys.readouterr().err
-    # continued with --resume (without --init-from), the run still says where it began
+    # continued with --resume: one more record; the runs behind the weights it began from stay first
     cli.main(["train", "--recipe", "moons", "--steps", "5", "--out", str(second), "--quiet", "--device", "cpu",
               "--resume", "--seed", "1"])
     card = json.loads((second / "moons.json").read_text())
-    assert card["steps"] == 5 and card["steps_in_all"] == 11 and card["initialised_from"]["steps"] == 6
-    first_command, resumed = card["command"].split(", then ")  # the commands that trained the run, in order
-    assert "--init-from" in first_command and "--resume" in resumed
+    assert [run["steps"] for run in card["runs"]] == [6, 2, 3] and card["steps"] == 11
+    assert card["runs"][2]["began"] == "resumed at step 2" and "--resume" in card["runs"][2]["command"]
+    assert card["wall_time_s"] == pytest.approx(sum(run["wall_time_s"] for run in card["runs"]), abs=0.2)
+    # shipped, then trained further from the shipped weights: the new card lists all four runs
+    package = tmp_path / "package"  # stands for ddpm_from_scratch/checkpoints
+    package.mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pretrained, "CHECKPOINT_DIR", package)
+        cli.main(["train", "--recipe", "moons", "--steps", "5", "--out", str(second), "--quiet", "--device", "cpu",
+                  "--resume", "--seed", "1", "--ship"])  # nothing left to train: exports and ships
+        assert json.loads((package / "moons.json").read_text()) == card
+        cli.main(["train", "--recipe", "moons", "--steps", "1", "--out", str(tmp_path / "third"), "--quiet",
+                  "--device", "cpu", "--init-from", str(package / "moons.pt"), "--seed", "2", "--ship"])
+        shipped = pretrained.load("moons")
+    assert [run["steps"] for run in shipped.card["runs"]] == [6, 2, 3, 1] and shipped.card["steps"] == 12
+    assert "metrics" not in shipped.card  # the new weights are measured by evaluate --write-card
     with pytest.raises(SystemExit) as exit_info:  # --init-from would be ignored by a resumed run: refused
         cli.main(["train", "--recipe", "moons", "--steps", "7", "--out", str(second), "--quiet", "--resume",
                   "--seed", "1", "--init-from", str(first / "moons.pt")])
@@ -76,52 +91,6 @@ def test_a_run_started_from_another_runs_weights_names_them_and_counts_their_ste
         cli.main(["train", "--recipe", "digits", "--steps", "1", "--out", str(tmp_path / "digits"), "--quiet",
                   "--init-from", str(first / "moons.pt")])
     assert exit_info.value.code == 2 and "holds a MLPDenoiser, not a UNet" in capsys.readouterr().err
-
-
-def test_shipping_a_run_trained_further_from_the_shipped_weights_keeps_every_run_on_the_card(tmp_path, monkeypatch):
-    package = tmp_path / "package"  # stands for ddpm_from_scratch/checkpoints
-    package.mkdir()
-    monkeypatch.setattr(pretrained, "CHECKPOINT_DIR", package)
-    cli.main(["train", "--recipe", "moons", "--steps", "6", "--out", str(tmp_path / "first"), "--quiet",
-              "--device", "cpu", "--ship"])
-    measured, sweep = {"nll": 1.0}, [{"sampling_steps": 200, "nll": 0.8}]
-    card = json.loads((package / "moons.json").read_text())
-    (package / "moons.json").write_text(json.dumps(card | {"metrics": measured, "goals": {"nll": 0.5},
-                                                           "sampler_sweep": sweep}))
-    for seed, steps in ((1, 2), (2, 3)):  # two more runs, each from the weights shipped before it
-        cli.main(["train", "--recipe", "moons", "--steps", str(steps), "--out", str(tmp_path / f"run{seed}"),
-                  "--quiet", "--device", "cpu", "--init-from", str(package / "moons.pt"), "--seed", str(seed),
-                  "--ship"])
-        if seed == 1:
-            card = json.loads((package / "moons.json").read_text())
-            assert "metrics" not in card and card["earlier_weights"]["metrics"] == measured
-            assert "sampler_sweep" not in card and card["earlier_weights"]["sampler_sweep"] == sweep  # old weights
-            card["metrics"] = {"nll": 0.9}  # as evaluate --write-card would measure them
-            (package / "moons.json").write_text(json.dumps(card))
-    card = json.loads((package / "moons.json").read_text())
-    assert [run["steps"] for run in card["training_chunks"]] == [[0, 6], [6, 8], [8, 11]]
-    assert [run["seed"] for run in card["training_chunks"]] == [0, 1, 2]
-    assert card["steps"] == card["steps_in_all"] == 11 and card["goals"] == {"nll": 0.5}
-    assert card["wall_time_s"] == pytest.approx(sum(run["wall_time_s"] for run in card["training_chunks"]), abs=0.2)
-    assert card["command"].startswith("3 runs: (1) on ") and "--seed 2 --ship" in card["command"]
-    assert "metrics" not in card  # the new weights are not measured yet
-    assert card["earlier_weights"]["metrics"] == {"nll": 0.9}  # runs 1-2, and below them run 1 alone
-    assert card["earlier_weights"]["earlier"]["metrics"] == measured and card["earlier_weights"]["earlier"]["earlier"] is None
-    shipped = pretrained.load("moons")
-    assert shipped.header["fingerprint"] != card["initialised_from"]["fingerprint"]  # the new weights shipped
-    # run 3 goes on from its own checkpoint (--resume) and ships again: a fourth chunk, not a new run
-    (package / "moons.json").write_text(json.dumps(card | {"metrics": {"nll": 0.8}}))
-    cli.main(["train", "--recipe", "moons", "--steps", "5", "--out", str(tmp_path / "run2"), "--quiet",
-              "--device", "cpu", "--resume", "--seed", "2", "--ship"])
-    card = json.loads((package / "moons.json").read_text())
-    assert [run["steps"] for run in card["training_chunks"]] == [[0, 6], [6, 8], [8, 11], [11, 13]]
-    resumed = card["training_chunks"][-1]
-    assert resumed["seed"] == 2 and "resumed from its own checkpoint at its step 3" in resumed["note"]
-    assert "--resume" in resumed["command"] and "--init-from" not in resumed["command"]  # its own command alone
-    assert card["wall_time_s"] == pytest.approx(sum(run["wall_time_s"] for run in card["training_chunks"]), abs=0.2)
-    assert card["steps"] == 13 and card["earlier_weights"]["fingerprint"] == shipped.header["fingerprint"]
-    assert card["earlier_weights"]["metrics"] == {"nll": 0.8} and card["earlier_weights"]["what"].endswith(
-        "(11 steps), measured then")
 
 
 def test_evaluate_prints_one_json_object_as_its_last_line():
@@ -327,7 +296,8 @@ def test_a_training_run_stopped_by_ctrl_c_says_how_to_resume_and_exits_130_witho
               "--resume"])
     assert "from step 5 to 20" in capsys.readouterr().out
     card = json.loads((out / "moons.json").read_text())  # the card says where the clock (or a hand) stopped it
-    assert card["interrupted_at_steps"] == [5] and card["command"].count(", then ") == 1
+    assert [(run["steps"], run.get("interrupted")) for run in card["runs"]] == [(5, True), (15, None)]
+    assert card["runs"][1]["began"] == "resumed at step 5"
 
 
 def test_train_half_stores_float16_weights_that_load_as_float32(tmp_path):
@@ -342,4 +312,4 @@ def test_train_half_stores_float16_weights_that_load_as_float32(tmp_path):
     for key, value in model.state_dict().items():
         assert value.dtype == torch.float32 and torch.allclose(value, full[key], rtol=1e-3, atol=1e-4), key
     card = json.loads((tmp_path / "moons.json").read_text())
-    assert card["weights_stored_as"] == "float16" and card["precision"] == "float32"
+    assert card["weights_stored_as"] == "float16" and card["runs"][0]["precision"] == "float32"

@@ -192,8 +192,11 @@ def test_shipped_decoder_checkpoints_fit_the_size_budget_and_have_cards(name):
     path = pretrained.CHECKPOINT_DIR / f"{name}.pt"
     assert path.stat().st_size <= 8 * 2**20
     card = pretrained.card(name)
-    for key in ("recipe", "command", "seed", "steps", "wall_time_s", "hardware", "threads", "torch", "metrics"):
+    for key in ("recipe", "steps", "wall_time_s", "runs", "metrics"):
         assert key in card, (name, key)
+    for key in ("began", "command", "seed", "steps", "wall_time_s", "hardware", "threads", "torch", "reproduces"):
+        assert all(key in run for run in card["runs"]), (name, key)
+    assert sum(run["steps"] for run in card["runs"]) == card["steps"]
 
 
 def test_the_shipped_autoencoder_reconstructs_fresh_scenes_and_carries_its_scale_factor():

@@ -207,13 +207,13 @@ def test_the_shipped_32px_judge_s_recipe_reproduces_its_first_200_steps_bit_for_
 
     card = pretrained.card("shapes32_classifier")
     threads = torch.get_num_threads()
-    torch.set_num_threads(card["threads"])  # bit-identical only with the thread count the card names
+    torch.set_num_threads(card["runs"][0]["threads"])  # bit-identical only with the thread count the card names
     try:
         trainer = recipes.make_trainer(recipes.get_recipe("shapes32_classifier"), steps=200, device="cpu")
         trainer.fit(progress=False)
     finally:
         torch.set_num_threads(threads)
-    assert card["seed"] == recipes.get_recipe("shapes32_classifier").train_config.seed
+    assert card["runs"][0]["seed"] == recipes.get_recipe("shapes32_classifier").train_config.seed
     cpu = budget.cpu_model()
     expected = [bits for model, bits in SHAPES32_CLASSIFIER_STEP_200.items() if cpu.startswith(model)]
     if not expected:

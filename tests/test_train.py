@@ -135,6 +135,8 @@ def test_initialising_from_a_checkpoint_copies_its_weights_and_refuses_one_of_ot
         assert torch.equal(weight, trainer.ema.state_dict()[name].half().float())
     assert torch.equal(started.ema.state_dict()[name], weight)  # the EMA starts there too
     assert started.header["metadata"]["initialised_from"]["steps"] == 3
+    (run,) = started.header["metadata"]["runs"]  # the fit behind those weights, which this run's fits will follow
+    assert run["steps"] == 3 and run["began"] == "from random weights"
     payload = load_checkpoint(exported)
     payload["requires"] = [{"name": "scenes_text", "fingerprint": "0123456789abcdef"}]
     save_checkpoint(payload, tmp_path / "other.pt")

@@ -198,7 +198,7 @@ RECIPES = {
                                  checkpoint_every=500, seed=0),
     ),
     # the shipped weights: 4,562 steps on one H200 (bash benchmarks/capstone_on_gpu.sh), then further runs on a
-    # 2-core CPU from them (train --init-from); its card's training_chunks list every run
+    # 2-core CPU from them (train --init-from); its card's runs list every one
     "scenes64_latent": capstone_generator(
         "scenes64_latent",
         "text-to-image capstone at 64x64 (chapter 07, `gpu` configuration): scenes_latent's U-Net on the "

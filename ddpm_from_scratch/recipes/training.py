@@ -45,19 +45,20 @@ def make_trainer(recipe: Recipe, checkpoint_path=None, resume: bool = False, dev
     model = build_model(recipe, config.seed)
     prepared = recipe.prepare(model) if recipe.prepare else {}
     metadata = {"recipe": recipe.name}
-    if init_from is not None:
-        metadata["initialised_from"] = initialise_from(model, init_from, prepared.get("requires", []))
+    if init_from is not None:  # where the run begins, and the runs behind those weights (Trainer.fit adds its own)
+        metadata["initialised_from"], metadata["runs"] = initialise_from(model, init_from, prepared.get("requires", []))
     return Trainer(model, recipe.loss, recipe.data(model, config.seed) if data is None else data, config,
                    checkpoint_path=checkpoint_path, resume=resume, device=device, compile=compile,
                    header=describe(model, recipe.schedule, metadata=metadata, **prepared))
 
 
-def initialise_from(model, path, requires=()) -> dict:
+def initialise_from(model, path, requires=()) -> tuple:
     """Copy the weights of the checkpoint at ``path`` (exported or a training checkpoint: its EMA weights; float16
-    files load as float32) into ``model``, and say where they came from. This starts a new run from an earlier
-    one's weights: the optimiser's moments, the learning-rate warm-up and the data stream start afresh, so it is
-    not the run continued (``resume`` is), and a recipe's card then names the file it started from. The
-    checkpoint must hold the same model, trained with the same modules (``requires``)."""
+    files load as float32) into ``model``, and say where they came from: ``{file, fingerprint, steps}`` (the steps
+    behind them in all) and the runs that made them (``Trainer.new_run``'s records). This starts a new run from an
+    earlier one's weights: the optimiser's moments, the learning-rate warm-up and the data stream start afresh, so it
+    is not the run continued (``resume`` is). The checkpoint must hold the same model, trained with the same modules
+    (``requires``)."""
     from ..checkpoints import check_same_model, load_checkpoint
 
     path = Path(path)
@@ -70,7 +71,8 @@ def initialise_from(model, path, requires=()) -> dict:
                          f"({wanted or 'none'}): its weights would mean something else here. Start from a checkpoint "
                          "trained with the same text encoder and autoencoder")
     model.load_state_dict(payload["ema"] if "ema" in payload else payload["model"])
-    card = read_card(path)  # its card, when it has one: how it was trained
-    return {"file": path.name, "fingerprint": payload["fingerprint"], "steps": payload.get("step"),
-            **{key: card.get(key) for key in ("command", "hardware", "wall_time_s")},
-            "earlier": payload.get("metadata", {}).get("initialised_from")}
+    # the runs behind the file: its own record, else its card's (files written before records were), else its steps
+    runs = (payload.get("metadata", {}).get("runs") or read_card(path).get("runs")
+            or [{"began": "not recorded", "steps": payload.get("step", 0)}])
+    steps = sum(run["steps"] for run in runs)
+    return {"file": path.name, "fingerprint": payload["fingerprint"], "steps": steps}, list(runs)
