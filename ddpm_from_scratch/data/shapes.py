@@ -16,7 +16,9 @@ colour and every shape is seen, but never together in those pairs. Generating "a
 triangle" then tests whether the model *composes* words it learned apart.
 
 Images are rendered analytically at any resolution (4x4 supersampling for anti-aliased
-edges), deterministically from a seed. The book uses 16x16 RGB: a U-Net at 32x32 trains
+edges), deterministically from a seed. Whatever draws at random takes ``generator``, a
+torch.Generator (or a random.Random, from which one is seeded: :mod:`.seeding`), as the
+capstone's :mod:`.scenes` do. The book uses 16x16 RGB: a U-Net at 32x32 trains
 about 4x slower, more than the `cpu` budget can afford, and at 16x16 the shapes are still
 told apart by the attribute classifier on more than 99% of fresh scenes.
 """
@@ -27,6 +29,8 @@ import re
 
 import torch
 import torch.nn.functional as F
+
+from .seeding import python_rng, torch_generator
 
 
 SHAPES = ("circle", "square", "triangle", "cross")
@@ -145,24 +149,30 @@ def split_logits(logits: torch.Tensor) -> tuple:
     return logits.split([len(values) for values in ATTRIBUTES.values()], dim=1)
 
 
-def random_scenes(n: int, generator: torch.Generator, heldout: bool | None = False) -> list:
-    """``n`` attribute dicts drawn uniformly from the combinations (training ones by default)."""
+def random_scenes(n: int, generator, heldout: bool | None = False) -> list:
+    """A list of ``n`` scenes, attribute dicts drawn uniformly from the combinations on the ``heldout`` side of the
+    split (False training ones, True held-out ones, None all), drawn from ``generator``: a torch.Generator, or a
+    random.Random (``seeding.torch_generator``)."""
     combos = all_combinations(heldout)
-    return [combos[i] for i in torch.randint(0, len(combos), (n,), generator=generator).tolist()]
+    return [combos[i] for i in torch.randint(0, len(combos), (n,), generator=torch_generator(generator)).tolist()]
 
 
-def make_scenes(n: int, image_size: int = 16, seed: int = 0, heldout: bool | None = False):
-    """A fixed set of scenes: ``(images, captions, attributes)``, deterministic in ``seed``."""
+def make_scenes(n: int, image_size: int = 16, seed: int = 0, heldout: bool | None = False) -> tuple:
+    """A fixed set, deterministic in ``seed``: ``(images, captions, attributes)``, the images (n, 3, S, S) in
+    [-1, 1], one caption (str) per image, and the n scenes drawn (attribute dicts: what ``render`` drew and
+    ``caption`` phrased)."""
     generator = torch.Generator().manual_seed(seed)
     attributes = random_scenes(n, generator, heldout)
     rng = random.Random(seed)
     return render(attributes, image_size, generator), [caption(a, rng) for a in attributes], attributes
 
 
-def training_captions(attributes: list, generator: torch.Generator, drop_caption: float = 0.1) -> list:
-    """One random phrasing per scene; a share ``drop_caption`` replaced by the empty text "", so that the same
-    network also learns the unconditional noise predictor that classifier-free guidance needs."""
-    rng = random.Random(int(torch.randint(0, 2**31, (1,), generator=generator)))
+def training_captions(attributes: list, generator, drop_caption: float = 0.1) -> list:
+    """A list of one random phrasing per scene (``caption``), a share ``drop_caption`` of them replaced by the empty
+    text "", so that the same network also learns the unconditional noise predictor that classifier-free guidance
+    needs. ``generator``: a torch.Generator, or a random.Random (``seeding.torch_generator``)."""
+    generator = torch_generator(generator)
+    rng = python_rng(generator, seed_bits=31)
     drop = torch.rand(len(attributes), generator=generator) < drop_caption
     return ["" if d else caption(a, rng) for a, d in zip(attributes, drop.tolist())]
 

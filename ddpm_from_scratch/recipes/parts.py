@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from .. import diffusion
 from ..data import load_digits, load_toy, scenes, shapes
+from ..data.seeding import python_rng
 from ..metrics import quantize_to_8bit, vae_negative_elbo
 from ..nn import ContrastiveConfig, TextUNetConfig
 from ..schedules import NoiseSchedule
@@ -287,7 +288,7 @@ def scene_latents_on_the_fly(autoencoder_recipe: str, drop_caption: float = 0.1)
         to_latents = encoded_to_latents(autoencoder.model, autoencoder.header["scale_factor"])
 
         def draw(batch_size, generator):
-            rng = scenes._rng_from(generator)
+            rng = python_rng(generator)  # one random.Random draws the scenes, then their captions
             chosen = scenes.random_scenes(batch_size, rng, heldout=False)
             return {"scenes": chosen, "text": model.tokenizer(scenes.training_captions(chosen, rng, drop_caption))}
 
