@@ -84,7 +84,7 @@ def time_layouts(num_samples: int, repeats: int = 2) -> None:
         for name in timings:
             start = time.perf_counter()
             if name == "channels_last":
-                samples[name] = pipeline.generate(digits.model, digits.schedule, num_samples, steps=50)
+                samples[name] = pipeline.generate(digits.model, digits.schedule, num_samples, diffusion.Sampling(steps=50))
             else:
                 generator = torch.Generator().manual_seed(0)
                 samples[name] = torch.cat([diffusion.sample(digits.model, digits.schedule, min(250, num_samples - i),

@@ -14,6 +14,7 @@ import os
 import shlex
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -316,15 +317,15 @@ def cmd_generate(args) -> None:
     _check_sampling(args, route.schedule)
     rows = args.prompts + ([""] if args.unconditional else [])  # "" = no text: the unconditional prediction
     prompts = [p for p in rows for _ in range(args.num_images)]
-    scale = route.guidance_scale if args.guidance_scale is None else args.guidance_scale
-    eta = route.eta if args.eta is None else args.eta
-    images = route(prompts, guidance_scale=scale, steps=args.steps, seed=args.seed or 0,
-                   progress=not args.quiet, sampler=args.sampler, eta=eta)  # None: the card's sampler
-    sampler, _ = route.sampling(args.sampler, args.steps)
+    # each option left out is the route's own (its card's)
+    sampling = route.sampling.but(sampler=args.sampler, steps=args.steps, eta=args.eta,
+                                  guidance_scale=args.guidance_scale)
+    images = route(prompts, seed=args.seed or 0, progress=not args.quiet, **asdict(sampling))
     titles = [p or "(no text: unconditional)" for p in prompts]
     fig = viz.show_captioned(images, titles, ncols=args.num_images if len(rows) > 1 else min(len(prompts), 8))
     fig.savefig(args.out, dpi=150, bbox_inches="tight")
-    settings = f"{sampler}, guidance scale {scale:g}" + (f", eta {eta:g}" if sampler == "ddim" else "")
+    settings = (f"{sampling.sampler}, guidance scale {sampling.guidance_scale:g}"
+                + (f", eta {sampling.eta:g}" if sampling.sampler == "ddim" else ""))
     print(f"wrote {len(images)} image(s) for {len(rows)} prompt(s) to {args.out} ({route_name} pipeline, {settings})")
 
 

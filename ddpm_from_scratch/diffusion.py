@@ -13,7 +13,7 @@ Equation numbers refer to Ho et al. 2020 ("DDPM") and Song et al. 2021 ("DDIM");
 2022a ("DPM-Solver") and 2022b ("DPM-Solver++").
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -311,6 +311,30 @@ def sampler_timesteps(schedule: NoiseSchedule, sampler: str, steps: int | None =
         raise ValueError(f"{sampler} with {steps} steps: the reverse process has only {first + 1} steps "
                          f"(t = {first} down to 0); ask for at most {first + 1}")
     return sampling_timesteps(schedule, min(steps or STRIDED_SAMPLERS[sampler], first + 1), first)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How the reverse process is run, as one value: the ``sampler``, the ``steps`` it visits (None: all T for DDPM,
+    ``STRIDED_SAMPLERS[sampler]`` for the others), DDIM's ``eta`` and the classifier-free ``guidance_scale`` (1: no
+    guidance). ``sample`` takes them one by one; the pipeline and the evaluations hand this value on."""
+
+    sampler: str = "ddim"
+    steps: int | None = None
+    eta: float = 0.0
+    guidance_scale: float = 1.0
+
+    def but(self, **changes) -> "Sampling":
+        """This sampling with the ``changes`` given (one left None stays as it is). Another sampler drops the steps
+        unless they are given too: a route's 50 DDIM steps say nothing of how many DDPM visits."""
+        changes = {key: value for key, value in changes.items() if value is not None}
+        if changes.get("sampler", self.sampler) != self.sampler:
+            changes.setdefault("steps", None)
+        return replace(self, **changes)
+
+    def timesteps(self, schedule: NoiseSchedule, first: int | None = None) -> list:
+        """The steps it visits, from ``first`` (default T-1) down to 0 (``sampler_timesteps``)."""
+        return sampler_timesteps(schedule, self.sampler, self.steps, first)
 
 
 def clip_for(noise_predictor, clip_x0: bool | None) -> bool:

@@ -30,59 +30,65 @@ import torch
 import torch.nn.functional as F
 
 from . import diffusion
+from .diffusion import Sampling
 from .nn import channels_last_copy
 from .schedules import NoiseSchedule
 
 
-def generate(model, schedule, num_samples: int, sampler: str = "ddim", steps: int | None = None, seed: int = 0,
-             batch_size: int = 250, progress: bool = False, eta: float = 0.0, clip_x0: bool | None = None,
-             text: torch.Tensor | None = None, guidance_scale: float = 1.0) -> torch.Tensor:
+def generate(model, schedule, num_samples: int, sampling: Sampling = Sampling(), seed: int = 0,
+             batch_size: int = 250, progress: bool = False, text: torch.Tensor | None = None,
+             clip_x0: bool | None = None) -> torch.Tensor:
     """``num_samples`` samples of ``model`` (each of ``model.sample_shape``) in batches of ``batch_size``, on the CPU;
-    one ``seed`` fixes them all, whatever the batch size. ``text``: caption token ids, one row per sample, with
-    classifier-free ``guidance_scale`` (``text_to_image`` makes them from prompts). The sampler's settings are
-    ``diffusion.sample``'s: ``steps`` for DDIM and the solvers (default: the sampler's), DDIM's ``eta``, and
-    ``clip_x0`` (default: whenever the model has a data range; DDIM needs it with the cosine schedule, whose last
-    alpha_bar of ~2e-9 magnifies any error of the first noise prediction ~2e4-fold in x0_hat).
+    one ``seed`` fixes them all, whatever the batch size. ``sampling`` (``diffusion.Sampling``): the sampler, its
+    steps, DDIM's eta and the guidance scale; the default is DDIM's 50 steps, deterministic. ``text``: caption token
+    ids, one row per sample (``text_to_image`` makes them from prompts). ``clip_x0`` (default: whenever the model has
+    a data range; DDIM needs it with the cosine schedule, whose last alpha_bar of ~2e-9 magnifies any error of the
+    first noise prediction ~2e4-fold in x0_hat).
 
     Images come back clamped to the model's data range ([-1, 1]); latents and points as they are. The model
     samples in the channels-last layout, the convolutions' fastest (``nn.channels_last_copy``; the same samples
     up to float rounding).
     """
-    if text is not None and len(text) != num_samples:
-        raise ValueError(f"text has {len(text)} rows for {num_samples} samples: one caption per sample")
     generator = torch.Generator().manual_seed(seed)
     model = channels_last_copy(model)
     batches = []
     for start in range(0, num_samples, batch_size):
         n = min(batch_size, num_samples - start)
-        batches.append(diffusion.sample(model, schedule, n, sampler=sampler, steps=None if sampler == "ddpm" else steps,
-                                        generator=generator, eta=eta, clip_x0=clip_x0, progress=progress,
-                                        text=None if text is None else text[start:start + n],
-                                        guidance_scale=guidance_scale).cpu())
+        batches.append(diffusion.sample(model, schedule, n, sampler=sampling.sampler, steps=sampling.steps,
+                                        eta=sampling.eta, guidance_scale=sampling.guidance_scale, generator=generator,
+                                        clip_x0=clip_x0, progress=progress,
+                                        text=None if text is None else text[start:start + n]).cpu())
     samples = torch.cat(batches)
     data_range = getattr(model, "data_range", None)
     return samples.clamp(*data_range) if data_range is not None else samples
 
 
-def text_to_image(model, schedule, prompts, guidance_scale: float = 3.0, sampler: str = "ddim",
-                  steps: int | None = 50, seed: int = 0, batch_size: int = 250,
-                  progress: bool = False, eta: float = 0.0) -> torch.Tensor:
-    """One sample per prompt, (N, *model.sample_shape), on the CPU (``generate`` with the prompts' tokens).
-    ``eta``: DDIM's noise at each step (0: deterministic; 1: as much as DDPM adds, see ``diffusion.ddim_step``).
+TEXT_SAMPLING = Sampling(guidance_scale=3.0)  # text_to_image's: DDIM's 50 steps, deterministic, guidance w = 3
+
+
+def text_to_image(model, schedule, prompts, seed: int = 0, batch_size: int = 250, progress: bool = False,
+                  **sampling) -> torch.Tensor:
+    """One sample per prompt, (N, *model.sample_shape), on the CPU: ``generate`` with the prompts' tokens.
+    ``sampling``: any of ``diffusion.Sampling``'s settings (``guidance_scale``, ``steps``, ``sampler``, ``eta``) to
+    change from ``TEXT_SAMPLING``, e.g. ``text_to_image(model, schedule, prompts, guidance_scale=5, steps=20)``.
 
     An empty prompt ("") generates unconditionally (the empty caption the model was trained with);
     unknown words are named in a warning and read as ``<unk>``; over-long prompts are truncated
     with a warning (see ``nn.text.Tokenizer``).
     """
+    tokens = tokenize(model, prompts)
+    return generate(model, schedule, len(tokens), TEXT_SAMPLING.but(**sampling), seed, batch_size, progress, tokens)
+
+
+def tokenize(model, prompts) -> torch.Tensor:
+    """The token ids of ``prompts`` (one string or a list), read by the text model's own tokenizer."""
     prompts = [prompts] if isinstance(prompts, str) else list(prompts)
     if not prompts:
         raise ValueError("no prompts given")
     if not hasattr(model, "tokenizer"):
         raise TypeError(f"{type(model).__name__} is not text-conditioned (no tokenizer): "
                         "load a text-to-image checkpoint such as pretrained.load('shapes')")
-    tokens = model.tokenizer(prompts)  # warns here, once per prompt, about unknown words or truncation
-    return generate(model, schedule, len(prompts), sampler, steps, seed, batch_size, progress, eta,
-                    text=tokens, guidance_scale=guidance_scale)
+    return model.tokenizer(prompts)  # warns here, once per prompt, about unknown words or truncation
 
 
 def _to_model(x: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
@@ -196,13 +202,10 @@ class Upsample:
 class TextToImage:
     """prompt -> text encoder (inside ``generator``) -> ``generator`` -> compressed version -> ``decoder`` -> image."""
 
-    generator: object                 # a text-conditioned noise predictor (it holds its text encoder)
+    generator: object                    # a text-conditioned noise predictor (it holds its text encoder)
     schedule: NoiseSchedule
-    decoder: object | None = None     # LatentDecoder, SuperResolution, Upsample, or None (pixel space)
-    guidance_scale: float = 3.0
-    eta: float = 0.0                  # DDIM's noise per step; a card's "eta" sets it (chapter 07's is 1)
-    sampler: str = "ddim"             # how the generator samples, and with how many steps (None: the sampler's
-    steps: int | None = None          # default, diffusion.STRIDED_SAMPLERS); a card's "sampler", "sampling_steps"
+    decoder: object | None = None        # LatentDecoder, SuperResolution, Upsample, or None (pixel space)
+    sampling: Sampling = TEXT_SAMPLING   # how the generator samples; a card's own (route_from_card)
 
     def __post_init__(self):
         wanted = getattr(self.decoder, "expects", lambda: None)()
@@ -210,37 +213,28 @@ class TextToImage:
             raise ValueError(f"the decoder expects inputs of shape {tuple(wanted)}, but the generator draws "
                              f"{tuple(self.generator.sample_shape)}: they were not made for each other")
 
-    def compressed(self, prompts, guidance_scale: float | None = None, steps: int | None = None, seed: int = 0,
-                   progress: bool = False, sampler: str | None = None, eta: float | None = None) -> torch.Tensor:
-        """What the generation model draws: a thumbnail, a latent, or (pixel route) the image itself. Each
-        setting left None is the route's own."""
-        scale = self.guidance_scale if guidance_scale is None else guidance_scale
-        sampler, steps = self.sampling(sampler, steps)
-        return text_to_image(self.generator, self.schedule, prompts, scale, sampler, steps, seed, progress=progress,
-                             eta=self.eta if eta is None else eta)
-
-    def sampling(self, sampler: str | None = None, steps: int | None = None) -> tuple:
-        """(sampler, steps) a call samples with: ``sampler`` and ``steps`` as given, or when ``sampler`` is None the
-        route's own sampler, with its own number of steps unless ``steps`` is given (None: the sampler's default)."""
-        return (self.sampler, self.steps if steps is None else steps) if sampler is None else (sampler, steps)
+    def compressed(self, prompts, seed: int = 0, progress: bool = False, **sampling) -> torch.Tensor:
+        """What the generation model draws: a thumbnail, a latent, or (pixel route) the image itself. ``sampling``:
+        settings that change the route's own (``self.sampling.but(**sampling)``)."""
+        tokens = tokenize(self.generator, prompts)
+        return generate(self.generator, self.schedule, len(tokens), self.sampling.but(**sampling), seed,
+                        progress=progress, text=tokens)
 
     def decode(self, compressed: torch.Tensor, seed: int = 0, progress: bool = False) -> torch.Tensor:
         return compressed if self.decoder is None else self.decoder(compressed, seed=seed, progress=progress)
 
-    def __call__(self, prompts, guidance_scale: float | None = None, steps: int | None = None, seed: int = 0,
-                 progress: bool = False, sampler: str | None = None, eta: float | None = None) -> torch.Tensor:
-        """Images (N, 3, S, S) in [-1, 1], one per prompt."""
-        compressed = self.compressed(prompts, guidance_scale, steps, seed, progress, sampler, eta)
-        return self.decode(compressed, seed, progress)
+    def __call__(self, prompts, seed: int = 0, progress: bool = False, **sampling) -> torch.Tensor:
+        """Images (N, 3, S, S) in [-1, 1], one per prompt (``sampling`` as for ``compressed``)."""
+        return self.decode(self.compressed(prompts, seed, progress, **sampling), seed, progress)
 
 
 def route_from_card(generator, decoder=None) -> TextToImage:
     """A loaded text-to-image checkpoint (``pretrained.Pretrained``) and a decoder, sampled as its card says
-    (its ``guidance_scale``, ``eta``, ``sampler`` and ``sampling_steps``; 3, 0, DDIM and its default where the card
-    names none)."""
+    (its ``sampler``, ``sampling_steps``, ``eta`` and ``guidance_scale``; ``TEXT_SAMPLING``'s where it names none)."""
     card = generator.card
-    return TextToImage(generator.model, generator.schedule, decoder, card.get("guidance_scale", 3.0),
-                       card.get("eta", 0.0), card.get("sampler", "ddim"), card.get("sampling_steps"))
+    return TextToImage(generator.model, generator.schedule, decoder,
+                       TEXT_SAMPLING.but(sampler=card.get("sampler"), steps=card.get("sampling_steps"),
+                                         eta=card.get("eta"), guidance_scale=card.get("guidance_scale")))
 
 
 def latent_route(generator, autoencoder) -> TextToImage:

@@ -8,7 +8,7 @@ import torch
 
 from ddpm_from_scratch import evaluation, pretrained, recipes
 from ddpm_from_scratch.data import scenes, shapes
-from ddpm_from_scratch.pipeline import TextToImage
+from ddpm_from_scratch.diffusion import Sampling
 from ddpm_from_scratch.schedules import NoiseSchedule
 
 
@@ -25,14 +25,12 @@ def text_model():
 class RenderingRoute:
     """A stand-in for a text-to-image route: draws each prompt as the real scene it was written for (or blank)."""
 
-    guidance_scale, eta, sampler, steps, schedule = 0.0, 0.0, "ddim", None, NoiseSchedule.cosine()
+    sampling, schedule = Sampling(guidance_scale=0.0), NoiseSchedule.cosine()
 
     def __init__(self, by_caption: dict, blank: bool = False):
         self.by_caption, self.blank = by_caption, blank
 
-    sampling = TextToImage.sampling  # which sampler and steps a call uses, as a route decides it
-
-    def __call__(self, prompts, guidance_scale=None, steps=None, seed=0, progress=False, sampler=None, eta=None):
+    def __call__(self, prompts, seed=0, progress=False, **sampling):
         images = torch.stack([self.by_caption[p] for p in prompts])
         return torch.full_like(images, -1.0) if self.blank else images
 
@@ -155,8 +153,8 @@ def test_the_three_shipped_capstone_modules_fit_in_40_mb_and_belong_together():
     text = pretrained.load("scenes_text_hard", "cpu").model
     frozen = generator.model.text_encoder.state_dict()
     assert all(torch.allclose(frozen[k], v, atol=1e-3) for k, v in text.text_encoder.state_dict().items())
-    assert route.guidance_scale == generator.card["guidance_scale"]
-    assert route.eta == generator.card["eta"] == generator.card["metrics"]["eta"]
+    assert route.sampling.guidance_scale == generator.card["guidance_scale"]
+    assert route.sampling.eta == generator.card["eta"] == generator.card["metrics"]["eta"]
 
 
 def test_the_capstone_route_samples_with_its_card_s_eta_unless_told_otherwise():
@@ -164,7 +162,7 @@ def test_the_capstone_route_samples_with_its_card_s_eta_unless_told_otherwise():
     route = recipes.route("scenes64", "cpu")
     prompts = ["a big red circle", "two small blue squares"]
     default = route.compressed(prompts, steps=4, seed=3)
-    assert torch.equal(default, route.compressed(prompts, steps=4, seed=3, eta=route.eta))
+    assert torch.equal(default, route.compressed(prompts, steps=4, seed=3, eta=route.sampling.eta))
     deterministic = route.compressed(prompts, steps=4, seed=3, eta=0.0)
     assert (default - deterministic).abs().max() > 0.1  # the noise added at each step changes the sample
 

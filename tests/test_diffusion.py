@@ -301,3 +301,16 @@ def test_the_sde_solver_samples_the_gaussian_data_and_its_error_falls_with_the_s
     assert x.std().item() == pytest.approx(std, rel=0.03)
     errors = [abs(draw(steps).std().item() - std) for steps in (10, 40, 160)]
     assert errors[0] > errors[1] > errors[2], errors
+
+
+def test_sampling_changes_only_what_is_given_and_another_sampler_drops_the_steps():
+    from ddpm_from_scratch.diffusion import Sampling
+
+    route = Sampling("ddim", steps=20, eta=1.0, guidance_scale=5.0)
+    assert route.but(steps=None, eta=None) == route  # None keeps a setting
+    assert route.but(guidance_scale=1.0) == Sampling("ddim", 20, 1.0, 1.0)
+    assert route.but(sampler="ddpm").steps is None  # 20 DDIM steps say nothing of DDPM's
+    assert route.but(sampler="dpm++2m", steps=10).steps == 10
+    schedule = NoiseSchedule.cosine(100)
+    assert len(route.timesteps(schedule)) == 20 and len(route.but(sampler="ddpm").timesteps(schedule)) == 100
+    assert len(Sampling("dpm++2m").timesteps(schedule)) == diffusion.STRIDED_SAMPLERS["dpm++2m"]

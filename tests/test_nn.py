@@ -181,7 +181,7 @@ def test_a_channels_last_copy_computes_the_same_and_leaves_the_model_alone():
         assert torch.allclose(copy(x, t), model(x, t), atol=1e-5)
     # the bulk sampler's samples are the same in either layout
     schedule = NoiseSchedule.cosine(50)
-    fast = pipeline.generate(model, schedule, 6, steps=5, batch_size=4)
+    fast = pipeline.generate(model, schedule, 6, diffusion.Sampling(steps=5), batch_size=4)
     generator = torch.Generator().manual_seed(0)  # generate's batches and seed, on the model as it is
     plain = torch.cat([diffusion.sample(model, schedule, n, sampler="ddim", steps=5, generator=generator,
                                         progress=False) for n in (4, 2)]).clamp(-1, 1)

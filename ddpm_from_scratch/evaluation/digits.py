@@ -39,9 +39,8 @@ def evaluate_digits(model, schedule, classifier, num_samples: int = 1000, sample
     """
     real_images, real_labels = load_digits("test", image_size=model.sample_shape[-1])
     start = time.perf_counter()
-    if sampler == "ddpm":
-        steps = None
-    images = generate(model, schedule, num_samples, sampler, steps, seed, clip_x0=clip_x0, progress=progress, eta=eta)
+    sampling = diffusion.Sampling(sampler, None if sampler == "ddpm" else steps, eta)  # DDPM visits every step
+    images = generate(model, schedule, num_samples, sampling, seed, progress=progress, clip_x0=clip_x0)
     sample_time = time.perf_counter() - start
     distances, recognition = _digit_sample_metrics(images, classifier, real_images, real_labels, threshold, seed)
     likelihood = {}
@@ -60,7 +59,7 @@ def evaluate_digits(model, schedule, classifier, num_samples: int = 1000, sample
     return distances | likelihood | recognition | {
         "num_samples": num_samples,
         "sampler": sampler,
-        "sampling_steps": len(diffusion.sampler_timesteps(schedule, sampler, steps)),
+        "sampling_steps": len(sampling.timesteps(schedule)),
         "eta": eta if sampler == "ddim" else None,
         "clip_x0": diffusion.clip_for(model, clip_x0),
         "seed": seed,

@@ -4,11 +4,11 @@ on three splits of prompts (``evaluate_scenes``). Each measure takes the judges 
 
 import random
 import time
+from dataclasses import asdict
 
 import numpy as np
 import torch
 
-from .. import diffusion
 from ..data import scenes, shapes
 from ..metrics import clip_score, fid_from_features, psnr_db, retrieval_top1
 from .common import reconstruct
@@ -147,7 +147,7 @@ def evaluate_scenes(route, judge, text_model, num_samples: int = 500, guidance_s
     another; its retrieval figures (``evaluate_scenes_text``) come with the results as ``retrieval_top1``
     (held-out) and ``retrieval_top1_seen``.
     """
-    sampler, steps = route.sampling(sampler, steps)
+    sampling = route.sampling.but(sampler=sampler, steps=steps, eta=eta, guidance_scale=guidance_scale)
     size = judge.config.image_size
     results, generated, real, real_other, prompts = {}, [], [], [], []
     attribute_hits = {name: [] for name in ("count", "shape", "colour", "size")}
@@ -156,7 +156,7 @@ def evaluate_scenes(route, judge, text_model, num_samples: int = 500, guidance_s
     for number, (split, (kind, heldout)) in enumerate(CAPSTONE_SPLITS.items()):
         real_images, captions, truth = scenes.make_scenes(num_samples, size, seed=seed + 10 * number, heldout=heldout,
                                                           kind=kind)
-        images = route(captions, guidance_scale, steps, seed + number, progress, sampler=sampler, eta=eta).cpu()
+        images = route(captions, seed + number, progress, **asdict(sampling)).cpu()
         images = shapes.downscale(images, size)  # 64 -> 32: a 32x32 reader's view, the block means
         read = scenes.named_objects(judge.read(images))
         verdicts = [scenes.claims_hold(scenes.prompt_claims(scene), found) for scene, found in zip(truth, read)]
@@ -191,10 +191,10 @@ def evaluate_scenes(route, judge, text_model, num_samples: int = 500, guidance_s
         "fid_real_floor": round(fid_from_features(features(real), reference), 4),
         "clip_score": round(clip_score(text_model, generated, ids), 2),
         "clip_score_real": round(clip_score(text_model, real, ids), 2),
-        "guidance_scale": route.guidance_scale if guidance_scale is None else guidance_scale,
-        "sampler": sampler, "eta": (route.eta if eta is None else eta) if sampler == "ddim" else None,
+        "guidance_scale": sampling.guidance_scale,
+        "sampler": sampling.sampler, "eta": sampling.eta if sampling.sampler == "ddim" else None,
         "num_samples_per_split": num_samples, "seed": seed,
-        "sampling_steps": len(diffusion.sampler_timesteps(route.schedule, sampler, steps)),
+        "sampling_steps": len(sampling.timesteps(route.schedule)),
         "sampling_time_s": round(sampling_time, 1),
     } | _retrieval(its_text_model, num_samples)
 

@@ -5,7 +5,7 @@ reconstructions, and the judges themselves. Each measure takes the judges it rea
 import copy
 import random
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import numpy as np
 import torch
@@ -14,14 +14,14 @@ from .. import diffusion
 from ..data import shapes
 from ..metrics import embed_images, fid_from_features, prompt_agreement, psnr_db, read_attributes
 from ..nn import TextConditionedUNet
-from ..pipeline import SuperResolution, Upsample, text_to_image
+from ..pipeline import TEXT_SAMPLING, SuperResolution, Upsample, generate, tokenize
 from ..schedules import NoiseSchedule
 from ..train import TrainConfig, Trainer
 from .common import reconstruct
 
 
 def evaluate_shapes(model, schedule, classifier, num_samples: int = 500, guidance_scale: float = 3.0,
-                    compare_scales=(1.0,), sampler: str = "ddim", steps: int | None = 50, seed: int = 0,
+                    compare_scales=(1.0,), sampler: str = "ddim", steps: int | None = None, seed: int = 0,
                     progress: bool = False) -> dict:
     """Prompt agreement of a text-to-image model on the captioned scenes (chapter 03).
 
@@ -29,8 +29,9 @@ def evaluate_shapes(model, schedule, classifier, num_samples: int = 500, guidanc
     ones (never in training), each phrased at random; one image per prompt; the attribute
     ``classifier`` (chapter 03's judge) reads the attributes back.
     Reports the agreement at ``guidance_scale`` and at each of ``compare_scales``, and the
-    classifier's own accuracy on as many real scenes.
+    classifier's own accuracy on as many real scenes. ``sampler`` with ``steps`` (None: the sampler's default).
     """
+    sampling = TEXT_SAMPLING.but(sampler=sampler, steps=steps)
     generator, rng = torch.Generator().manual_seed(seed), random.Random(seed)
     prompts = {}
     for split, heldout in (("seen", False), ("heldout", True)):
@@ -40,7 +41,8 @@ def evaluate_shapes(model, schedule, classifier, num_samples: int = 500, guidanc
     for scale in dict.fromkeys([guidance_scale, *compare_scales]):  # the main scale first, no repeats
         start = time.perf_counter()
         for split, (attributes, captions) in prompts.items():
-            images = text_to_image(model, schedule, captions, scale, sampler, steps, seed, progress=progress)
+            images = generate(model, schedule, len(captions), sampling.but(guidance_scale=scale), seed,
+                              progress=progress, text=tokenize(model, captions))
             agreement = prompt_agreement(classifier, images, shapes.attribute_labels(attributes), shapes.ATTRIBUTES)
             suffix = "" if scale == guidance_scale else f"_at_guidance_{scale:g}"
             results[f"attribute_accuracy_{split}{suffix}"] = round(agreement["agreement"], 4)
@@ -57,7 +59,7 @@ def evaluate_shapes(model, schedule, classifier, num_samples: int = 500, guidanc
         "classifier_accuracy_real_heldout": round(real["heldout"]["agreement"], 4),
         "num_samples": num_samples,
         "sampler": sampler,
-        "sampling_steps": len(diffusion.sampler_timesteps(schedule, sampler, steps)),
+        "sampling_steps": len(sampling.timesteps(schedule)),
         "seed": seed,
         "heldout_pairs": [" ".join(pair) for pair in shapes.HELDOUT_PAIRS],
     }
@@ -107,7 +109,7 @@ def evaluate_autoencoder(autoencoder, scale_factor: float, judge, num_samples: i
 
 
 def evaluate_route(route, judge, thumbnail_judge=None, num_samples: int = 500, guidance_scale: float | None = None,
-                   steps: int = 50, seed: int = 0, progress: bool = False, sampler: str | None = None) -> dict:
+                   steps: int | None = None, seed: int = 0, progress: bool = False, sampler: str | None = None) -> dict:
     """A text-to-image route (``pipeline.TextToImage``) end to end at 32x32.
 
     ``num_samples`` prompts of seen and as many of held-out combinations, one image each;
@@ -116,18 +118,18 @@ def evaluate_route(route, judge, thumbnail_judge=None, num_samples: int = 500, g
     attributes rendered from another seed, with ``fid_real_floor`` the FID of two such real
     renderings (same sizes). With a ``thumbnail_judge`` (16x16) and a route whose generator draws
     thumbnails, ``thumbnail_agreement`` is the fraction of images whose four attributes, read from
-    the final image, are those read from its thumbnail. ``sampler`` (with ``steps``) draws the generator's part:
-    the route's own when None. A super-resolution decoder's ``augmentation_level`` is reported with the figures.
+    the final image, are those read from its thumbnail. ``sampler``, ``steps`` and ``guidance_scale`` change how
+    the generator's part is drawn from the route's own (``route.sampling``; None keeps it). A super-resolution decoder's ``augmentation_level`` is reported with the figures.
     """
     size = judge.config.image_size
     generator, rng = torch.Generator().manual_seed(seed), random.Random(seed)
-    sampler, steps = route.sampling(sampler, steps)
+    sampling = route.sampling.but(sampler=sampler, steps=steps, guidance_scale=guidance_scale)
     results, generated, wanted = {}, [], []
     start = time.perf_counter()
     for split, heldout in (("seen", False), ("heldout", True)):
         attributes = shapes.random_scenes(num_samples, generator, heldout=heldout)
         captions = [shapes.caption(a, rng) for a in attributes]
-        compressed = route.compressed(captions, guidance_scale, steps, seed, progress, sampler)
+        compressed = route.compressed(captions, seed, progress, **asdict(sampling))
         images = route.decode(compressed, seed, progress)
         if images.shape[-1] != size:
             raise ValueError(f"the route draws {images.shape[-1]}x{images.shape[-1]} images; the judge reads {size}x{size}")
@@ -151,18 +153,19 @@ def evaluate_route(route, judge, thumbnail_judge=None, num_samples: int = 500, g
         "fid": round(fid_from_features(embed_images(judge, torch.cat(generated)), features_b), 4),
         "fid_real_floor": round(fid_from_features(embed_images(judge, real_a), features_b), 4),
         "fid_num_images": len(wanted),
-        "guidance_scale": route.guidance_scale if guidance_scale is None else guidance_scale,
+        "guidance_scale": sampling.guidance_scale,
         "num_samples": num_samples,
-        "sampler": sampler,
-        "sampling_steps": steps,
+        "sampler": sampling.sampler,
+        "sampling_steps": len(sampling.timesteps(route.schedule)),
         "seed": seed,
         "sampling_time_s": round(sampling_time, 1),
     } | ({"augmentation_level": route.decoder.augmentation_level} if hasattr(route.decoder, "augmentation_level")
          else {})
 
 
-def evaluate_latent_route(route, judge, num_samples: int = 500, guidance_scale: float | None = None, steps: int = 50,
-                          seed: int = 0, progress: bool = False, sampler: str | None = None) -> dict:
+def evaluate_latent_route(route, judge, num_samples: int = 500, guidance_scale: float | None = None,
+                          steps: int | None = None, seed: int = 0, progress: bool = False,
+                          sampler: str | None = None) -> dict:
     """The latent route end to end (``evaluate_route``), and its cost: a training step and a sampling pass of its
     generator against a pixel-space U-Net of the same widths drawing the image itself."""
     results = evaluate_route(route, judge, num_samples=num_samples, guidance_scale=guidance_scale, steps=steps,
