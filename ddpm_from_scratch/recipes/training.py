@@ -18,13 +18,12 @@ def build_model(recipe: Recipe, seed: int | None = None):
     return model_for_config(recipe.model_config)
 
 
-def make_trainer(recipe: Recipe, checkpoint_path=None, resume: bool = False, device=None,
-                 steps: int | None = None, data=None, micro_batches: int | None = None,
-                 data_workers: int | None = None, compile: bool = False, seed: int | None = None,
-                 init_from=None) -> Trainer:
-    """A Trainer set up exactly as the recipe says (``steps``, ``micro_batches``, ``data_workers`` and ``seed``
-    override the recipe's; ``compile`` runs the network through ``torch.compile``). ``init_from``, a checkpoint
-    file of the same recipe, starts the run from its weights instead of random ones (``initialise_from``).
+def make_trainer(recipe: Recipe, checkpoint_path=None, resume: bool = False, device=None, data=None,
+                 compile: bool = False, init_from=None, **changes) -> Trainer:
+    """A Trainer set up exactly as the recipe says. ``changes``: fields of the recipe's ``TrainConfig`` to change,
+    e.g. ``steps=200, seed=1`` (one given as None keeps the recipe's); ``data`` replaces the recipe's data;
+    ``compile`` runs the network through ``torch.compile``. ``init_from``, a checkpoint file of the same recipe,
+    starts the run from its weights instead of random ones (``initialise_from``).
 
     Everything random is seeded here from the recipe's seed, in this order: the model's
     initial weights, the training data (when the recipe draws it), then the trainer's own
@@ -33,13 +32,7 @@ def make_trainer(recipe: Recipe, checkpoint_path=None, resume: bool = False, dev
     if recipe.model_config is None:
         raise ValueError(f"recipe {recipe.name!r} is a pipeline of shipped models ({recipe.description}); "
                          "there is nothing to train")
-    config = recipe.train_config if steps is None else replace(recipe.train_config, steps=steps)
-    if micro_batches is not None:
-        config = replace(config, micro_batches=micro_batches)
-    if data_workers is not None:
-        config = replace(config, data_workers=data_workers)
-    if seed is not None:
-        config = replace(config, seed=seed)
+    config = replace(recipe.train_config, **{name: value for name, value in changes.items() if value is not None})
     if config.steps < 0:
         raise ValueError(f"steps must be 0 or more, got {config.steps}")
     model = build_model(recipe, config.seed)
