@@ -38,6 +38,18 @@ from .recipe import Recipe
 from .training import build_model, initialise_from, make_trainer
 
 
+def capstone_autoencoder(name: str, description: str, image_size: int, channel_mults: tuple) -> Recipe:
+    """A capstone autoencoder (chapter 07's second module): rendered scenes at ``image_size`` to 8x8x8 latents, one
+    halving per level after the first (``channel_mults``); its reconstructions read by the scene judge."""
+    return Recipe(name=name, description=description,
+                  model_config=AutoencoderConfig(image_channels=3, image_size=image_size, latent_channels=8,
+                                                 base_channels=32, channel_mults=channel_mults, num_res_blocks=1),
+                  data=scene_images, loss=autoencoder_loss, measure=measure_scene_scale_factor,
+                  evaluator=evaluation.evaluate_scenes_autoencoder, judges={"judge": "scenes_judge"},
+                  train_config=TrainConfig(steps=4000, batch_size=32, lr=1e-3, warmup_steps=100, ema_decay=0.999,
+                                           checkpoint_every=500, seed=0))
+
+
 def capstone_generator(name: str, description: str, text_encoder: str, autoencoder: str, **settings) -> Recipe:
     """A capstone generator (chapter 07): a cross-attention U-Net learning the latents of the ``autoencoder`` recipe's
     model, reading captions through the ``text_encoder`` recipe's, frozen; judged end to end by the scene judge, its
@@ -165,15 +177,10 @@ RECIPES = {
         evaluator=evaluation.evaluate_scenes_text,
         train_config=CAPSTONE_TEXT_HARD_TRAINING,
     ),
-    "scenes_autoencoder": Recipe(
-        name="scenes_autoencoder",
-        description="KL autoencoder, 32x32x3 scenes (v2) <-> 8x8x8 latents, no text (chapter 07's second module)",
-        model_config=AutoencoderConfig(image_channels=3, image_size=CAPSTONE_SIZE, latent_channels=8,
-                                       base_channels=32, channel_mults=(1, 2, 2), num_res_blocks=1),
-        data=scene_images, loss=autoencoder_loss, measure=measure_scene_scale_factor,
-        evaluator=evaluation.evaluate_scenes_autoencoder, judges={"judge": "scenes_judge"},
-        train_config=TrainConfig(steps=4000, batch_size=32, lr=1e-3, warmup_steps=100, ema_decay=0.999,
-                                 checkpoint_every=500, seed=0),
+    "scenes_autoencoder": capstone_autoencoder(
+        "scenes_autoencoder",
+        "KL autoencoder, 32x32x3 scenes (v2) <-> 8x8x8 latents, no text (chapter 07's second module)",
+        image_size=CAPSTONE_SIZE, channel_mults=(1, 2, 2),
     ),
     # its card's run: 5500 steps on one H200 (440 s, bf16); 2.7 s a step on a 2-core Intel Xeon (4 hours). The
     # card ships; the weights no longer do (scenes64_latent beats them on every split; see the card)
@@ -186,16 +193,11 @@ RECIPES = {
     # The `gpu` configuration: scenes at 64x64. One more level in the autoencoder brings them to the same 8x8x8
     # latents, so the generator (and its cost per step) is the 32x32 one; the judge and the contrastive image
     # encoder read 32x32, and evaluation averages 64x64 images over 2x2 blocks for them.
-    "scenes64_autoencoder": Recipe(
-        name="scenes64_autoencoder",
-        description="KL autoencoder, 64x64x3 scenes (v2) <-> 8x8x8 latents, no text (chapter 07's module 2 in the "
-                    "`gpu` configuration: scenes_autoencoder with one more level)",
-        model_config=AutoencoderConfig(image_channels=3, image_size=CAPSTONE_GPU_SIZE, latent_channels=8,
-                                       base_channels=32, channel_mults=(1, 2, 2, 2), num_res_blocks=1),
-        data=scene_images, loss=autoencoder_loss, measure=measure_scene_scale_factor,
-        evaluator=evaluation.evaluate_scenes_autoencoder, judges={"judge": "scenes_judge"},
-        train_config=TrainConfig(steps=4000, batch_size=32, lr=1e-3, warmup_steps=100, ema_decay=0.999,
-                                 checkpoint_every=500, seed=0),
+    "scenes64_autoencoder": capstone_autoencoder(
+        "scenes64_autoencoder",
+        "KL autoencoder, 64x64x3 scenes (v2) <-> 8x8x8 latents, no text (chapter 07's module 2 in the `gpu` "
+        "configuration: scenes_autoencoder with one more level)",
+        image_size=CAPSTONE_GPU_SIZE, channel_mults=(1, 2, 2, 2),
     ),
     # the shipped weights: 4,562 steps on one H200 (bash benchmarks/capstone_on_gpu.sh), then further runs on a
     # 2-core CPU from them (train --init-from); its card's runs list every one
