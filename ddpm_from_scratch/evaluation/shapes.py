@@ -20,6 +20,17 @@ from ..train import TrainConfig, Trainer
 from .common import reconstruct
 
 
+def seen_and_heldout_prompts(num_samples: int, seed: int) -> dict:
+    """``{"seen": (attributes, captions), "heldout": ...}``: ``num_samples`` scenes of seen attribute combinations
+    and as many of held-out ones (never in training), each phrased at random; the prompts every shapes measure asks."""
+    generator, rng = torch.Generator().manual_seed(seed), random.Random(seed)
+    prompts = {}
+    for split, heldout in (("seen", False), ("heldout", True)):
+        attributes = shapes.random_scenes(num_samples, generator, heldout=heldout)
+        prompts[split] = (attributes, [shapes.caption(a, rng) for a in attributes])
+    return prompts
+
+
 def evaluate_shapes(model, schedule, classifier, num_samples: int = 500, guidance_scale: float = 3.0,
                     compare_scales=(1.0,), sampler: str = "ddim", steps: int | None = None, seed: int = 0,
                     progress: bool = False) -> dict:
@@ -32,11 +43,7 @@ def evaluate_shapes(model, schedule, classifier, num_samples: int = 500, guidanc
     classifier's own accuracy on as many real scenes. ``sampler`` with ``steps`` (None: the sampler's default).
     """
     sampling = TEXT_SAMPLING.but(sampler=sampler, steps=steps)
-    generator, rng = torch.Generator().manual_seed(seed), random.Random(seed)
-    prompts = {}
-    for split, heldout in (("seen", False), ("heldout", True)):
-        attributes = shapes.random_scenes(num_samples, generator, heldout=heldout)
-        prompts[split] = (attributes, [shapes.caption(a, rng) for a in attributes])
+    prompts = seen_and_heldout_prompts(num_samples, seed)
     results = {}
     for scale in dict.fromkeys([guidance_scale, *compare_scales]):  # the main scale first, no repeats
         start = time.perf_counter()
@@ -122,13 +129,10 @@ def evaluate_route(route, judge, thumbnail_judge=None, num_samples: int = 500, g
     the generator's part is drawn from the route's own (``route.sampling``; None keeps it). A super-resolution decoder's ``augmentation_level`` is reported with the figures.
     """
     size = judge.config.image_size
-    generator, rng = torch.Generator().manual_seed(seed), random.Random(seed)
     sampling = route.sampling.but(sampler=sampler, steps=steps, guidance_scale=guidance_scale)
     results, generated, wanted = {}, [], []
     start = time.perf_counter()
-    for split, heldout in (("seen", False), ("heldout", True)):
-        attributes = shapes.random_scenes(num_samples, generator, heldout=heldout)
-        captions = [shapes.caption(a, rng) for a in attributes]
+    for split, (attributes, captions) in seen_and_heldout_prompts(num_samples, seed).items():
         compressed = route.compressed(captions, seed, progress, **asdict(sampling))
         images = route.decode(compressed, seed, progress)
         if images.shape[-1] != size:
