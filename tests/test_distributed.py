@@ -46,8 +46,8 @@ def _worker(rank, world_size, folder, plan):
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{folder}/rendezvous", rank=rank, world_size=world_size)
     writes = []
-    original = train.save_checkpoint
-    train.save_checkpoint = lambda state, path: writes.append(str(path)) or original(state, path)
+    original = train.trainer.save_checkpoint  # where the Trainer looks it up
+    train.trainer.save_checkpoint = lambda state, path: writes.append(str(path)) or original(state, path)
     try:
         checkpoint = os.path.join(folder, "run.pt")
         for steps in plan:  # each entry: a new Trainer (resuming from the checkpoint after the first) trained to `steps`
@@ -55,7 +55,7 @@ def _worker(rank, world_size, folder, plan):
         torch.save({"model": trainer.model.state_dict(), "ema": trainer.ema.state_dict(), "losses": trainer.losses,
                     "writes": writes}, os.path.join(folder, f"rank{rank}.pt"))
     finally:
-        train.save_checkpoint = original
+        train.trainer.save_checkpoint = original
         dist.destroy_process_group()
 
 

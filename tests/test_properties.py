@@ -130,7 +130,7 @@ def test_checkpoints_are_written_at_every_multiple_of_checkpoint_every_and_at_th
 
     written = []
     real = checkpoints.save_checkpoint
-    monkeypatch.setattr("ddpm_from_scratch.train.save_checkpoint",
+    monkeypatch.setattr("ddpm_from_scratch.train.trainer.save_checkpoint",
                         lambda state, path: written.append(state["step"]) or real(state, path))
     trainer(TrainConfig(steps=25, batch_size=8, checkpoint_every=10), tmp_path / "run.pt").fit(progress=False)
     assert written == [10, 20, 25]

@@ -1,247 +1,27 @@
-"""One trainer for every model in the book (chapter 02 onwards).
+"""The Trainer (chapter 02 onwards): one update of the weights (``train_step``), the loop with its checkpoints and
+progress bar (``fit``), and the state that makes an interrupted run resume exactly (``state``, ``load_state``).
 
-The trainer knows a model only as an ``nn.Module`` and its objective only as a function
-``loss_fn(model, batch, generator) -> scalar``. It adds what every run needs:
-
-- AdamW with a linear warm-up, gradient clipping, bf16 autocast on CUDA;
-- an exponential moving average (EMA) of the weights, which sampling uses;
-- a progress bar showing the loss;
-- checkpoints (format and atomic writes: ``checkpoints.py``) that hold the model, the EMA,
-  the optimiser, the step, the loss history, the RNG states and the configuration;
-- ``resume``: a run interrupted and resumed ends with the same weights as one that was
-  never interrupted (on the CPU, where kernels are deterministic);
-- a non-finite loss stops training, names the step, and leaves the last good checkpoint;
-  the losses stay on the device and are read every 25 steps and before every checkpoint
-  (``loss.item()`` every step would make the CPU wait for the GPU at every step);
-- data parallelism over N processes (``torchrun --nproc_per_node=N``, chapter 07): each
-  process draws and differentiates its own share of the global batch, and the gradients
-  are averaged over the processes before the update. Process 0 alone writes.
-
-Randomness. By default (``micro_batches=1``, one process) all randomness (batch indices,
-steps t, noise) comes from one seeded CPU generator, whose state is saved: the book's
-runs and the shipped checkpoints use this. With ``micro_batches=M > 1`` the global batch
-is drawn as M pieces, piece p of step s from its own generators seeded by (seed, s, p):
-data on the CPU, t and noise on the training device. A run is then the same whether its
-M pieces are drawn by one process one after another (gradient accumulation) or by N
-processes M/N each, and resuming needs no saved generator state. The model's initial
-weights come from the global RNG before the trainer exists: ``recipes.make_trainer``
-seeds it, so a recipe and its seed fix the whole run.
-
-Data is a tensor (batches are rows of it), a dict of equally long tensors (indexed
-together: a batch is a dict with the same keys), or a function ``(batch_size, generator)
--> batch`` for data made on the fly. Diffusion batches are dicts: ``x0`` and optional
-conditions (``text``, ``low_res``, ``class_labels``), see ``diffusion.denoising_loss``.
-
-Data ahead of the step (``data_workers=W > 0``, for a GPU). Data made on the fly in Python
-(the capstone's scenes) can take longer than a GPU's step. Given as ``OnTheFly(draw,
-finish)``, its CPU part ``draw`` runs in W worker processes that draw the next batches
-while the GPU works; ``finish`` (e.g. encoding images to latents) runs on the training
-device. Batches come from the per-piece streams, as with ``micro_batches > 1``, so a run is
-the same with any W (and without workers, when ``micro_batches > 1``) and resumes exactly.
+What every run gets, and where its batches and its randomness come from, is told in the package docstring,
+:mod:`ddpm_from_scratch.train`.
 """
 
 import copy
-import itertools
 import math
-import os
-import socket
 import time
 import warnings
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from .budget import default_device, hardware, progress_bar
-from .checkpoints import CheckpointError, check_same_model, describe, load_checkpoint, save_checkpoint
-
-
-class NonFiniteLossError(RuntimeError):
-    """Training produced a NaN or infinite loss."""
-
-
-class RunLockedError(RuntimeError):
-    """Another training process is writing to the same checkpoint."""
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-@contextmanager
-def _no_lock():
-    yield None
-
-
-@contextmanager
-def run_lock(checkpoint_path: Path):
-    """One training per checkpoint: a lock file beside it names the process that writes it, and is removed
-    when that process stops. A lock left by a killed process (its pid is gone) is taken over."""
-    lock = checkpoint_path.with_name(checkpoint_path.name + ".lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        try:
-            descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # atomic: only one process wins
-            break
-        except FileExistsError:
-            try:
-                owner = int(lock.read_text().split()[0])
-            except (OSError, ValueError, IndexError):
-                owner = None
-            if owner is not None and owner != os.getpid() and _process_alive(owner):
-                raise RunLockedError(f"another training (process {owner}, see {lock}) is writing to "
-                                     f"{checkpoint_path}; wait for it to finish, or train into another directory "
-                                     "(--out)") from None
-            lock.unlink(missing_ok=True)  # stale: its process was killed
-    with os.fdopen(descriptor, "w") as file:
-        file.write(f"{os.getpid()} {socket.gethostname()}\n")
-    try:
-        yield lock
-    finally:
-        lock.unlink(missing_ok=True)
-
-
-@dataclass
-class TrainConfig:
-    steps: int = 1000
-    batch_size: int = 64
-    lr: float = 2e-4
-    weight_decay: float = 0.0
-    warmup_steps: int = 100
-    ema_decay: float = 0.999
-    grad_clip: float = 1.0
-    seed: int = 0
-    checkpoint_every: int = 500
-    bf16: bool = True  # autocast to bfloat16 on CUDA; ignored elsewhere
-    micro_batches: int = 1  # pieces the global batch is drawn in (see the module docstring); a multiple of the processes
-    data_workers: int = 0   # processes that draw batches ahead of the step (OnTheFly or tensor data; see the docstring)
-
-
-def distributed() -> tuple:
-    """(rank, world_size) of this process: (0, 1) unless it belongs to an initialised process group (torchrun)."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def init_distributed(device_type: str | None = None) -> torch.device:
-    """Join the process group that ``torchrun`` describes in the environment (RANK, WORLD_SIZE, ...) and return
-    this process's device: ``cuda:LOCAL_RANK`` with NCCL where CUDA is present (or asked for), the CPU with Gloo."""
-    use_cuda = torch.cuda.is_available() if device_type is None else device_type == "cuda"
-    local_rank = int(os.environ.get("LOCAL_RANK", 0))
-    if use_cuda:
-        if local_rank >= torch.cuda.device_count():
-            raise RuntimeError(f"process {local_rank} has no GPU: this machine has {torch.cuda.device_count()}; "
-                               "start at most that many processes per node (torchrun --nproc_per_node)")
-        torch.cuda.set_device(local_rank)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo")
-    return torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
-
-
-def _stream_seed(*numbers: int) -> int:
-    """A 64-bit seed for one random stream, e.g. (seed, step, piece, kind): independent streams for every tuple."""
-    return int(np.random.SeedSequence(list(numbers)).generate_state(1, np.uint64)[0])
-
-
-# ------------------------------------------------------------------------------------
-# The trainer
-# ------------------------------------------------------------------------------------
-@dataclass
-class OnTheFly:
-    """Data made on the fly in two parts: ``draw(batch_size, generator)`` makes a batch of CPU tensors from a CPU
-    generator (worker processes can run it ahead of the step: it must not touch the GPU), then ``finish(batch,
-    generator)`` turns it into the training batch on the training device (e.g. images encoded to latents)."""
-
-    draw: Callable
-    finish: Callable = lambda batch, generator: batch
-
-
-def on_the_fly(data) -> OnTheFly:
-    """``data`` as OnTheFly (see the module docstring); a plain function is one ``draw`` with nothing to finish."""
-    if isinstance(data, OnTheFly):
-        return data
-    if callable(data):
-        return OnTheFly(data)
-    tensors = data if isinstance(data, dict) else {"": data}
-    lengths = {key: len(x) for key, x in tensors.items()}
-    if len(set(lengths.values())) != 1:
-        raise ValueError(f"all data tensors must have the same length, got {lengths}")
-    n = next(iter(lengths.values()))
-
-    def sample_rows(batch_size, generator):
-        index = torch.randint(0, n, (batch_size,), generator=generator)
-        return {key: x[index] for key, x in data.items()} if isinstance(data, dict) else data[index]
-
-    return OnTheFly(sample_rows)
-
-
-class _DrawnAhead(torch.utils.data.IterableDataset):
-    """The batches this process will need, in order: piece p of step s drawn from the stream (seed, s, p, 0), exactly
-    as ``Trainer._accumulate_pieces`` would draw it. Worker k of W draws every W-th one, starting with the k-th;
-    the DataLoader asks the workers in turn, so the batches arrive in order."""
-
-    def __init__(self, draw, seed: int, first_step: int, pieces: range, piece_size: int):
-        self.draw, self.seed, self.first_step, self.pieces, self.piece_size = draw, seed, first_step, pieces, piece_size
-
-    def __iter__(self):
-        worker = torch.utils.data.get_worker_info()
-        keys = ((step, piece) for step in itertools.count(self.first_step) for piece in self.pieces)
-        for step, piece in itertools.islice(keys, worker.id if worker else 0, None, worker.num_workers if worker else 1):
-            generator = torch.Generator().manual_seed(_stream_seed(self.seed, step, piece, 0))
-            yield (step, piece), self.draw(self.piece_size, generator)
-
-
-def _check_batch_split(config: TrainConfig, world_size: int) -> None:
-    """The global batch is cut into ``micro_batches`` equal pieces, shared equally by the processes."""
-    if config.micro_batches < 1:
-        raise ValueError(f"micro_batches must be 1 or more, got {config.micro_batches}")
-    if config.batch_size % config.micro_batches:
-        raise ValueError(f"the batch size {config.batch_size} cannot be cut into {config.micro_batches} equal micro-"
-                         f"batches: choose micro_batches among {_divisors(config.batch_size)}")
-    if config.micro_batches % world_size:
-        fits = [m for m in _divisors(config.batch_size) if m % world_size == 0]
-        raise ValueError(f"{world_size} processes cannot share a global batch of {config.batch_size} drawn as "
-                         f"{config.micro_batches} micro-batch(es): micro_batches must be a multiple of the number of "
-                         f"processes, e.g. {fits[:4] or 'none: change the batch size'} (--micro-batches); the global "
-                         "batch stays the same")
-
-
-def micro_batches_for(batch_size: int, micro_batches: int, world_size: int) -> int:
-    """The micro-batch count ``world_size`` processes draw a global batch of ``batch_size`` in: ``micro_batches`` (the
-    recipe's) when they share it equally, else the nearest count above it that they do (a multiple of the processes
-    that divides the batch; above, so that no piece is larger than the recipe's). With 2 processes a batch of 256 in 1
-    piece becomes 2 pieces of 128. There is none when the processes do not divide the batch: refused, naming process
-    counts that do."""
-    if micro_batches % world_size == 0:
-        return micro_batches
-    fits = [m for m in _divisors(batch_size) if m % world_size == 0]
-    if not fits:
-        raise ValueError(f"{world_size} processes cannot share a global batch of {batch_size} equally: start a number "
-                         f"of processes that divides it (torchrun --nproc_per_node among {_divisors(batch_size)[1:7]})")
-    return next((m for m in fits if m >= micro_batches), fits[-1])
-
-
-def _divisors(n: int) -> list:
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
-def _to_device(batch, device):
-    """Copy a batch's tensors to the device (anything else, e.g. scenes that ``finish`` renders there, stays as it is);
-    from pinned memory (the workers' batches on CUDA) without waiting for the copy."""
-    move = lambda x: x.to(device, non_blocking=True) if torch.is_tensor(x) else x
-    return {key: move(x) for key, x in batch.items()} if isinstance(batch, dict) else move(batch)
+from ..budget import default_device, hardware, progress_bar
+from ..checkpoints import CheckpointError, check_same_model, describe, load_checkpoint, save_checkpoint
+from .config import NonFiniteLossError, TrainConfig
+from .data import OnTheFly, _DrawnAhead, _stream_seed, _to_device, on_the_fly
+from .processes import _check_batch_split, _no_lock, distributed, run_lock
 
 
 class Trainer:
