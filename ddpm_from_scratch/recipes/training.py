@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoints import describe, read_card
+from ..checkpoints import check_same_model, describe, load_checkpoint, read_card
 from ..nn import model_for_config
 from ..train import Trainer
 from .recipe import Recipe
@@ -52,8 +52,6 @@ def initialise_from(model, path, requires=()) -> tuple:
     earlier one's weights: the optimiser's moments, the learning-rate warm-up and the data stream start afresh, so it
     is not the run continued (``resume`` is). The checkpoint must hold the same model, trained with the same modules
     (``requires``)."""
-    from ..checkpoints import check_same_model, load_checkpoint
-
     path = Path(path)
     payload = load_checkpoint(path)
     check_same_model(payload, model, path)
